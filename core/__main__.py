@@ -1,0 +1,107 @@
+"""`python -m core`: search the dictionary, build indexes."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import sys
+from pathlib import Path
+
+from .errors import LookupAppError
+from .progress import ProgressBar
+
+log = logging.getLogger("core")
+
+
+def open_searcher(dictionary: str | None, format: str | None, model: str | None,
+                  *, quiet: bool = False):
+    """The Searcher for CLI options (defaults: the bundled KCD-8 and the default model)."""
+    from assets import CURATED_SYNONYMS, DEFAULT_MODEL, KCD8
+
+    from .bundle import Embedder
+    from .dictionary import load_dictionary, read_synonyms
+    from .search import Searcher
+
+    path = Path(dictionary) if dictionary else KCD8
+    data = load_dictionary(path, format)
+    if dictionary is None:
+        data.add_synonyms(read_synonyms(CURATED_SYNONYMS), source="curated")
+    model_dir = Path(model or os.environ.get("SAPBERT_KO_EN_MODEL") or DEFAULT_MODEL)
+    embedder = Embedder(model_dir)
+    progress = None if quiet else ProgressBar("building the index")
+    return Searcher(data, embedder, progress=progress)
+
+
+def _print_table(query: str, hits) -> None:
+    print(f"query: {query}")
+    print(f"{'#':>2}  {'code':<8} {'score':>6}  {'match':<6} {'Korean':<28} English  [matched]")
+    for rank, hit in enumerate(hits, start=1):
+        print(f"{rank:>2}  {hit.code:<8} {hit.score:>6.3f}  {hit.match:<6} {hit.name_ko:<28} "
+              f"{hit.name_en}  [{hit.matched}]")
+
+
+def cmd_search(args: argparse.Namespace) -> int:
+    searcher = open_searcher(args.dictionary, args.format, args.model, quiet=args.json or bool(args.batch))
+    if args.batch:
+        lines = Path(args.batch).read_text(encoding="utf-8").splitlines()
+        queries = [q.strip() for q in lines if q.strip()]
+        for query in queries:
+            hits = searcher.search(query, args.k, lang=args.lang)
+            print(json.dumps({"query": query, "results": [h.to_dict() for h in hits]}, ensure_ascii=False))
+        return 0
+    if not args.query:
+        raise SystemExit("give a query, or --batch FILE")
+    for query in args.query:
+        hits = searcher.search(query, args.k, lang=args.lang)
+        if args.json:
+            print(json.dumps({"query": query, "results": [h.to_dict() for h in hits]}, ensure_ascii=False))
+        else:
+            _print_table(query, hits)
+    return 0
+
+
+def cmd_index_build(args: argparse.Namespace) -> int:
+    searcher = open_searcher(args.dictionary, args.format, args.model)
+    print(f"index ready: {len(searcher.table)} distinct terms, {len(searcher.dictionary)} concepts")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m core", description=__doc__)
+    parser.add_argument("-v", "--verbose", action="store_true")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    def common(p: argparse.ArgumentParser) -> None:
+        p.add_argument("--dictionary", help="dictionary file (default: the bundled KCD-8)")
+        p.add_argument("--format", choices=["kcd", "kostom", "table", "mrconso"], help="default: detect")
+        p.add_argument("--model", help="model bundle directory (default: assets/model)")
+
+    search = sub.add_parser("search", help="search concepts")
+    search.add_argument("query", nargs="*")
+    search.add_argument("-k", type=int, default=10)
+    search.add_argument("--lang", choices=["ko", "en"], help="match terms of one language only")
+    search.add_argument("--json", action="store_true", help="JSON lines instead of a table")
+    search.add_argument("--batch", help="file of queries, one per line; JSON lines out")
+    common(search)
+    search.set_defaults(run=cmd_search)
+
+    index = sub.add_parser("index", help="index commands")
+    index_sub = index.add_subparsers(dest="index_command", required=True)
+    build = index_sub.add_parser("build", help="build (or verify) the cached index")
+    common(build)
+    build.set_defaults(run=cmd_index_build)
+
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
+                        format="%(levelname)s %(name)s: %(message)s")
+    try:
+        return args.run(args)
+    except LookupAppError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

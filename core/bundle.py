@@ -1,0 +1,160 @@
+"""The model bundle: one ONNX graph that outputs finished sentence vectors, its tokenizer
+and a JSON manifest. `export/` writes it, `core/` reads it; the format is described here once.
+
+Layout of a bundle directory::
+
+    manifest.json   BundleManifest (schema version, pooling, max length, dimension, sha256s)
+    model.onnx      inputs input_ids, attention_mask (int64); output `embedding`, L2-normalised
+    tokenizer.json  a `tokenizers` tokenizer
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from .errors import BundleError
+from .fsutil import sha256_file
+from .text import normalize
+
+log = logging.getLogger(__name__)
+
+SCHEMA_VERSION = 1
+MANIFEST = "manifest.json"
+Progress = Callable[[int, int], bool]  # (done, total) -> keep going
+
+
+@dataclass(frozen=True)
+class BundleManifest:
+    """What a bundle holds. `files` maps file names to their sha256."""
+
+    pooling: str
+    max_length: int
+    dim: int
+    prefix: str
+    source: str
+    quantization: str = "none"
+    files: dict[str, str] = field(default_factory=dict)
+    parity: dict[str, float] = field(default_factory=dict)
+    schema_version: int = SCHEMA_VERSION
+
+    def __post_init__(self) -> None:
+        if self.quantization not in ("none", "int8"):
+            raise BundleError(f"unknown quantization {self.quantization!r}; expected 'none' or 'int8'")
+        if self.max_length < 2 or self.dim < 1:
+            raise BundleError(f"invalid max_length {self.max_length} or dim {self.dim}")
+
+    def fingerprint(self) -> str:
+        return self.files.get("model.onnx", "") + self.files.get("tokenizer.json", "")
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self), indent=2, ensure_ascii=False) + "\n"
+
+
+def read_manifest(directory: str | Path, *, verify: bool = True) -> BundleManifest:
+    """Read and check a bundle's manifest; `verify` also checks every file's sha256."""
+    directory = Path(directory)
+    path = directory / MANIFEST
+    if not path.is_file():
+        raise BundleError(f"{directory}: not a model bundle (no {MANIFEST}); make one with export-onnx")
+    try:
+        raw = json.loads(path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise BundleError(f"{path}: unreadable manifest: {exc}") from None
+    version = raw.get("schema_version")
+    if version != SCHEMA_VERSION:
+        raise BundleError(f"{path}: schema version {version!r}, this program reads {SCHEMA_VERSION}")
+    try:
+        manifest = BundleManifest(**raw)
+    except TypeError as exc:
+        raise BundleError(f"{path}: {exc}") from None
+    for name in ("model.onnx", "tokenizer.json"):
+        if name not in manifest.files:
+            raise BundleError(f"{path}: manifest lists no {name}")
+    if verify:
+        for name, digest in manifest.files.items():
+            file = directory / name
+            if not file.is_file():
+                raise BundleError(f"{directory}: {name} is missing")
+            if sha256_file(file) != digest:
+                raise BundleError(f"{directory}: {name} does not match its sha256 in the manifest")
+    return manifest
+
+
+def _providers() -> list[str]:
+    import onnxruntime as ort
+
+    available = ort.get_available_providers()
+    return [p for p in ("CUDAExecutionProvider", "CPUExecutionProvider") if p in available]
+
+
+class Embedder:
+    """Turns text into sentence vectors with a bundle's ONNX graph (onnxruntime)."""
+
+    def __init__(self, directory: str | Path, *, threads: int | None = None, verify: bool = True) -> None:
+        import onnxruntime as ort
+        from tokenizers import Tokenizer
+
+        self.directory = Path(directory)
+        self.manifest = read_manifest(self.directory, verify=verify)
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = threads or min(2, os.cpu_count() or 1)
+        options.inter_op_num_threads = 1
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+        try:
+            self.session = ort.InferenceSession(
+                str(self.directory / "model.onnx"), options, providers=_providers()
+            )
+            self.tokenizer = Tokenizer.from_file(str(self.directory / "tokenizer.json"))
+        except Exception as exc:  # onnxruntime raises its own untyped errors
+            raise BundleError(f"{self.directory}: cannot load the bundle: {exc}") from exc
+        self.tokenizer.no_padding()
+        self.tokenizer.enable_truncation(self.manifest.max_length)
+        self.pad_id = self.tokenizer.token_to_id("<pad>") or self.tokenizer.token_to_id("[PAD]") or 0
+
+    @property
+    def dim(self) -> int:
+        return self.manifest.dim
+
+    def fingerprint(self) -> str:
+        return self.manifest.fingerprint()
+
+    def tokenize(self, texts: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
+        """Model inputs (input_ids, attention_mask) for texts: normalised, prefixed, padded."""
+        encodings = self.tokenizer.encode_batch([self.manifest.prefix + normalize(t) for t in texts])
+        width = max(len(e.ids) for e in encodings)
+        ids = np.full((len(texts), width), self.pad_id, dtype=np.int64)
+        mask = np.zeros((len(texts), width), dtype=np.int64)
+        for row, encoding in enumerate(encodings):
+            ids[row, : len(encoding.ids)] = encoding.ids
+            mask[row, : len(encoding.ids)] = 1
+        return ids, mask
+
+    def _run(self, texts: Sequence[str]) -> np.ndarray:
+        ids, mask = self.tokenize(texts)
+        (vectors,) = self.session.run(["embedding"], {"input_ids": ids, "attention_mask": mask})
+        return vectors.astype(np.float32, copy=False)
+
+    def encode(self, texts: str | Sequence[str], *, batch_size: int = 64,
+               progress: Progress | None = None) -> np.ndarray:
+        """Sentence vectors (n, dim), L2-normalised; a single string gives (dim,).
+
+        Texts are normalised with `core.text.normalize` and batched by length. `progress`
+        is called after each batch and may return False to cancel (raises InterruptedError).
+        """
+        single = isinstance(texts, str)
+        items = [texts] if single else list(texts)
+        out = np.zeros((len(items), self.dim), dtype=np.float32)
+        order = sorted(range(len(items)), key=lambda i: len(items[i]))
+        for start in range(0, len(order), batch_size):
+            chunk = order[start : start + batch_size]
+            out[chunk] = self._run([items[i] for i in chunk])
+            if progress is not None and progress(min(start + batch_size, len(items)), len(items)) is False:
+                raise InterruptedError("embedding cancelled")
+        return out[0] if single else out

@@ -1,0 +1,128 @@
+"""The hnswlib index over every distinct (normalised) term text of a dictionary.
+
+Written atomically beside a manifest that ties it to the dictionary and bundle
+fingerprints and the sha256 of its files; a stale or damaged index raises
+`IndexStaleError` on load, and `open_index` rebuilds it instead of using it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+
+from .bundle import Embedder, Progress
+from .errors import IndexStaleError
+from .fsutil import atomic_dir, sha256_file
+
+log = logging.getLogger(__name__)
+
+SCHEMA_VERSION = 1
+FILES = ("index.bin", "vectors.npy")
+
+
+@dataclass(frozen=True)
+class IndexManifest:
+    dictionary: str  # Dictionary.fingerprint()
+    bundle: str  # Embedder.fingerprint()
+    count: int
+    dim: int
+    m: int
+    ef_construction: int
+    files: dict[str, str]
+    schema_version: int = SCHEMA_VERSION
+
+
+def cache_dir() -> Path:
+    """Where indexes are cached: $SAPBERT_KO_EN_CACHE, else ~/.cache/sapbert-ko-en."""
+    root = os.environ.get("SAPBERT_KO_EN_CACHE") or Path.home() / ".cache" / "sapbert-ko-en"
+    return Path(root)
+
+
+def index_key(dictionary_fp: str, bundle_fp: str) -> str:
+    return hashlib.sha256(f"{dictionary_fp}:{bundle_fp}".encode()).hexdigest()[:20]
+
+
+class TermIndex:
+    """Approximate nearest neighbours (inner product on unit vectors) over term texts."""
+
+    def __init__(self, hnsw, vectors: np.ndarray, manifest: IndexManifest) -> None:
+        self.hnsw = hnsw
+        self.vectors = vectors
+        self.manifest = manifest
+
+    def __len__(self) -> int:
+        return self.manifest.count
+
+    @classmethod
+    def from_vectors(cls, vectors: np.ndarray, *, dictionary: str, bundle: str, m: int = 32,
+                     ef_construction: int = 200, threads: int | None = None) -> TermIndex:
+        import hnswlib
+
+        vectors = np.ascontiguousarray(vectors, dtype=np.float32)
+        hnsw = hnswlib.Index(space="ip", dim=vectors.shape[1])
+        hnsw.init_index(max_elements=max(len(vectors), 1), ef_construction=ef_construction, M=m,
+                        random_seed=42)
+        hnsw.add_items(vectors, np.arange(len(vectors)), num_threads=threads or os.cpu_count() or 1)
+        hnsw.set_ef(128)
+        manifest = IndexManifest(dictionary, bundle, len(vectors), vectors.shape[1], m,
+                                 ef_construction, {})
+        return cls(hnsw, vectors, manifest)
+
+    @classmethod
+    def build(cls, texts: Sequence[str], embedder: Embedder, *, dictionary: str,
+              progress: Progress | None = None) -> TermIndex:
+        """Embed `texts` (batched, length-sorted; `progress` may cancel) and index them."""
+        vectors = embedder.encode(texts, batch_size=128, progress=progress)
+        return cls.from_vectors(vectors, dictionary=dictionary, bundle=embedder.fingerprint())
+
+    def knn(self, vector: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+        """(labels, cosine scores) of the k nearest texts, best first."""
+        k = min(k, self.manifest.count)
+        if k == 0:
+            return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.float32)
+        self.hnsw.set_ef(max(128, k))
+        labels, distances = self.hnsw.knn_query(vector.reshape(1, -1), k=k, num_threads=1)
+        return labels[0].astype(np.int64), 1.0 - distances[0]
+
+    def save(self, directory: str | Path) -> None:
+        with atomic_dir(directory) as tmp:
+            self.hnsw.save_index(str(tmp / "index.bin"))
+            np.save(tmp / "vectors.npy", self.vectors.astype(np.float16))
+            files = {name: sha256_file(tmp / name) for name in FILES}
+            manifest = IndexManifest(**{**asdict(self.manifest), "files": files})
+            (tmp / "manifest.json").write_text(json.dumps(asdict(manifest), indent=2) + "\n")
+        self.manifest = manifest
+
+    @classmethod
+    def load(cls, directory: str | Path, *, dictionary: str, bundle: str) -> TermIndex:
+        """Load an index; raise IndexStaleError if it is stale, incomplete or damaged."""
+        import hnswlib
+
+        directory = Path(directory)
+        try:
+            manifest = IndexManifest(**json.loads((directory / "manifest.json").read_text()))
+        except (OSError, ValueError, TypeError) as exc:
+            raise IndexStaleError(f"{directory}: no readable index manifest ({exc})") from None
+        if manifest.schema_version != SCHEMA_VERSION:
+            raise IndexStaleError(f"{directory}: index schema {manifest.schema_version}")
+        if (manifest.dictionary, manifest.bundle) != (dictionary, bundle):
+            raise IndexStaleError(f"{directory}: built for another dictionary or model")
+        for name in FILES:
+            file = directory / name
+            if not file.is_file() or sha256_file(file) != manifest.files.get(name):
+                raise IndexStaleError(f"{directory}: {name} is missing or damaged")
+        vectors = np.load(directory / "vectors.npy").astype(np.float32)
+        hnsw = hnswlib.Index(space="ip", dim=manifest.dim)
+        try:
+            hnsw.load_index(str(directory / "index.bin"), max_elements=manifest.count)
+        except RuntimeError as exc:
+            raise IndexStaleError(f"{directory}: {exc}") from None
+        hnsw.set_ef(128)
+        return cls(hnsw, vectors, manifest)

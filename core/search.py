@@ -1,0 +1,194 @@
+"""Concept search: code lookup, exact term match, then dense (embedding) neighbours,
+grouped into concepts with their codes and every synonym in both languages."""
+
+from __future__ import annotations
+
+import logging
+import re
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from .bundle import Embedder, Progress
+from .dictionary import Dictionary, Term, read_synonyms
+from .errors import IndexStaleError
+from .fsutil import write_atomic
+from .index import TermIndex, cache_dir, index_key
+from .text import compact, normalize
+
+log = logging.getLogger(__name__)
+
+_CODE = re.compile(r"^[A-Z][0-9]{2}[0-9A-Z]{0,4}$")
+
+
+@dataclass(frozen=True)
+class Hit:
+    """One concept found for a query."""
+
+    code: str
+    name_ko: str
+    name_en: str
+    matched: str  # the term that matched
+    matched_lang: str
+    score: float
+    match: str  # 'code', 'exact' or 'dense'
+    synonyms: tuple[Term, ...] = field(default=(), repr=False)
+    parents: tuple[str, ...] = ()
+
+    def to_dict(self) -> dict:
+        return {
+            "code": self.code, "name_ko": self.name_ko, "name_en": self.name_en,
+            "matched": self.matched, "matched_lang": self.matched_lang,
+            "score": round(float(self.score), 4), "match": self.match, "parents": list(self.parents),
+            "synonyms": [{"text": t.text, "lang": t.lang, "source": t.source} for t in self.synonyms],
+        }
+
+
+class TermTable:
+    """Distinct normalised texts and the (code, term) pairs that carry each."""
+
+    def __init__(self, pairs: Sequence[tuple[str, Term]]) -> None:
+        self.texts: list[str] = []
+        self.owners: list[list[tuple[str, Term]]] = []
+        position: dict[str, int] = {}
+        self.exact: dict[str, list[int]] = {}
+        for code, term in pairs:
+            key = normalize(term.text)
+            if key not in position:
+                position[key] = len(self.texts)
+                self.texts.append(key)
+                self.owners.append([])
+                self.exact.setdefault(compact(key), []).append(position[key])
+            self.owners[position[key]].append((code, term))
+
+    def __len__(self) -> int:
+        return len(self.texts)
+
+
+def open_index(dictionary: Dictionary, table: TermTable, embedder: Embedder, *,
+               cache: Path | None = None, progress: Progress | None = None) -> TermIndex:
+    """Load the cached index for this dictionary and bundle, or build and cache it."""
+    fingerprint = dictionary.fingerprint()
+    directory = (cache or cache_dir()) / "index" / index_key(fingerprint, embedder.fingerprint())
+    try:
+        return TermIndex.load(directory, dictionary=fingerprint, bundle=embedder.fingerprint())
+    except IndexStaleError as exc:
+        log.info("building the index (%s)", exc)
+    index = TermIndex.build(table.texts, embedder, dictionary=fingerprint, progress=progress)
+    index.save(directory)
+    return index
+
+
+class Searcher:
+    """The search API shared by the CLI and the GUI."""
+
+    def __init__(self, dictionary: Dictionary, embedder: Embedder, *, cache: Path | None = None,
+                 progress: Progress | None = None, user_synonyms: Path | None = None) -> None:
+        self.dictionary = dictionary
+        self.embedder = embedder
+        self.table = TermTable(list(dictionary.terms()))
+        self.index = open_index(dictionary, self.table, embedder, cache=cache, progress=progress)
+        self.codes = {c.replace(".", "").upper(): c for c in dictionary.concepts}
+        self.user_file = user_synonyms
+        self.user = TermTable([])
+        self.user_vectors = np.zeros((0, embedder.dim), dtype=np.float32)
+        if user_synonyms is not None:
+            for code, text in read_synonyms(user_synonyms):
+                self._add_user(code, text)
+        self.last_latency_ms = 0.0
+
+    # ----------------------------------------------------------------- synonyms
+
+    def _add_user(self, code: str, text: str) -> bool:
+        if self.dictionary.add_synonyms([(code, text)], source="user") == 0:
+            return False
+        term = self.dictionary.concepts[code].terms[-1]
+        size = len(self.user)
+        self.user = TermTable([(c, t) for owners in self.user.owners for c, t in owners] + [(code, term)])
+        if len(self.user) > size:
+            self.user_vectors = np.vstack([self.user_vectors, self.embedder.encode([text])])
+        return True
+
+    def add_synonym(self, code: str, text: str) -> bool:
+        """Add a local synonym to a concept, searchable at once and saved to the user file."""
+        if code not in self.dictionary.concepts:
+            raise KeyError(f"unknown code {code!r}")
+        text = text.strip()
+        if not text or not self._add_user(code, text):
+            return False
+        if self.user_file is not None:
+            rows = read_synonyms(self.user_file) + [(code, text)]
+            write_atomic(self.user_file, "code\tterm\n" + "".join(f"{c}\t{t}\n" for c, t in rows))
+        return True
+
+    # ----------------------------------------------------------------- search
+
+    def _hit(self, code: str, term: Term, score: float, match: str) -> Hit:
+        concept = self.dictionary.concepts[code]
+        return Hit(code, concept.name("ko"), concept.name("en"), term.text, term.lang, score, match,
+                   tuple(concept.terms), tuple(self.dictionary.parents(code)[:-1]))
+
+    def _code_hits(self, query: str, k: int) -> list[Hit]:
+        key = re.sub(r"[\s.]", "", query).upper()
+        if not _CODE.match(key):
+            return []
+        hits = []
+        for compact_code, code in self.codes.items():
+            if compact_code.startswith(key):
+                concept = self.dictionary.concepts[code]
+                term = next(t for t in concept.terms)
+                exact = compact_code == key
+                hits.append(self._hit(code, term, 1.0 if exact else 0.99, "code"))
+        hits.sort(key=lambda h: (-h.score, len(h.code), h.code))
+        return hits[:k]
+
+    @staticmethod
+    def _owners(table: TermTable, label: int, lang: str | None) -> list[tuple[str, Term]]:
+        return [(c, t) for c, t in table.owners[label] if lang is None or t.lang == lang]
+
+    def search(self, query: str, k: int = 10, *, lang: str | None = None) -> list[Hit]:
+        """Concepts for a query, best first: code matches, exact term matches, then dense.
+
+        Args:
+            query: free text in Korean or English, or a code (`K74.6`, `k746`).
+            k: how many concepts to return.
+            lang: 'ko' or 'en' to match only terms of that language; None for both.
+        """
+        started = time.perf_counter()
+        hits: dict[str, Hit] = {}
+        for hit in self._code_hits(query, k):
+            hits.setdefault(hit.code, hit)
+        key = compact(query)
+        for table in (self.user, self.table):
+            for label in table.exact.get(key, []) if key else []:
+                for code, term in self._owners(table, label, lang):
+                    hits.setdefault(code, self._hit(code, term, 1.0, "exact"))
+        if len(hits) < k and normalize(query):
+            vector = self.embedder.encode(query)
+            labels, scores = self.index.knn(vector, k * (12 if lang else 4))
+            candidates = list(zip(scores.tolist(), labels.tolist(), [self.table] * len(labels)))
+            if len(self.user):
+                user_scores = self.user_vectors @ vector
+                candidates += [(float(s), i, self.user) for i, s in enumerate(user_scores)]
+            candidates.sort(key=lambda c: -c[0])
+            for score, label, table in candidates:
+                for code, term in self._owners(table, label, lang):
+                    if code not in hits:
+                        hits[code] = self._hit(code, term, score, "dense")
+                if len(hits) >= k:
+                    break
+        self.last_latency_ms = (time.perf_counter() - started) * 1000
+        return list(hits.values())[:k]
+
+    def search_many(self, queries: Sequence[str], k: int = 10, *,
+                    progress: Progress | None = None) -> list[list[Hit]]:
+        results = []
+        for done, query in enumerate(queries, start=1):
+            results.append(self.search(query, k))
+            if progress is not None and progress(done, len(queries)) is False:
+                raise InterruptedError("batch search cancelled")
+        return results
+

@@ -1,0 +1,162 @@
+"""`export-onnx`: a trained checkpoint becomes a self-contained ONNX model bundle.
+
+The graph holds the backbone, the pooling, the optional head and the L2 normalisation,
+so the runtime receives finished sentence vectors. The export measures cosine parity
+against PyTorch on a sample of terms and refuses to write a bundle below the threshold.
+"""
+
+from __future__ import annotations
+
+import logging
+import tempfile
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from core.bundle import MANIFEST, BundleManifest, Embedder
+from core.errors import require
+from core.fsutil import atomic_dir, sha256_file
+
+log = logging.getLogger(__name__)
+
+MIN_PARITY = {"none": 0.999, "int8": 0.98}
+DEFAULT_SAMPLE = (
+    "간경화", "liver cirrhosis", "급성 충수염", "acute appendicitis", "제2형 당뇨병",
+    "type 2 diabetes mellitus", "본태성 고혈압", "essential hypertension", "폐렴", "pneumonia",
+    "만성 폐쇄성 폐질환", "copd", "심근경색", "myocardial infarction", "k74.6", "lt. knee oa",
+)
+
+
+class ParityError(RuntimeError):
+    """The exported graph does not reproduce PyTorch closely enough."""
+
+
+@dataclass(frozen=True)
+class ExportConfig:
+    checkpoint: Path
+    out: Path
+    quantize: str = "none"  # "none" or "int8"
+    max_length: int = 64
+    opset: int = 17
+
+    def __post_init__(self) -> None:
+        if self.quantize not in MIN_PARITY:
+            raise ValueError(f"unknown quantization {self.quantize!r}; choose none or int8")
+
+
+def _save_tokenizer(checkpoint: Path, target: Path) -> None:
+    source = checkpoint / "tokenizer.json"
+    if source.is_file():
+        target.write_bytes(source.read_bytes())
+        return
+    from transformers import AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(str(checkpoint))
+    if not getattr(tokenizer, "is_fast", False):
+        raise ValueError(f"{checkpoint}: needs a fast tokenizer (tokenizer.json) to export")
+    tokenizer.backend_tokenizer.save(str(target))
+
+
+def _export_graph(model, path: Path, opset: int) -> None:
+    import torch
+
+    ids = torch.tensor([[0, 5, 6, 7, 2], [0, 8, 2, 1, 1]], dtype=torch.long)
+    mask = (ids != 1).long()
+    mask[0] = 1
+    with warnings.catch_warnings(), torch.no_grad():
+        warnings.simplefilter("ignore")
+        torch.onnx.export(
+            model, (ids, mask), str(path), input_names=["input_ids", "attention_mask"],
+            output_names=["embedding"], opset_version=opset, dynamo=False,
+            dynamic_axes={"input_ids": {0: "batch", 1: "length"},
+                          "attention_mask": {0: "batch", 1: "length"}, "embedding": {0: "batch"}},
+        )
+
+
+def _half_embeddings(path: Path) -> None:
+    """Store large Gather tables (the word embeddings) as fp16, cast back after the lookup."""
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+
+    model = onnx.load(str(path))
+    graph = model.graph
+    tables = {t.name: t for t in graph.initializer if t.data_type == TensorProto.FLOAT}
+    for node in list(graph.node):
+        table = tables.get(node.input[0]) if node.op_type == "Gather" else None
+        if table is None or np.prod(table.dims) < 1_000_000:
+            continue
+        half = numpy_helper.from_array(numpy_helper.to_array(table).astype(np.float16), table.name)
+        table.CopyFrom(half)
+        output = node.output[0]
+        node.output[0] = f"{output}_fp16"
+        cast = helper.make_node("Cast", [node.output[0]], [output], to=TensorProto.FLOAT,
+                                name=f"{node.name}_to_fp32")
+        graph.node.insert(list(graph.node).index(node) + 1, cast)
+    onnx.save(model, str(path))
+
+
+def _quantize(source: Path, target: Path) -> None:
+    """int8 weights for every MatMul (per channel, reduced range: the default kernels saturate
+    on AVX2 CPUs without VNNI), fp16 word embeddings (int8 ones cost too much parity)."""
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+
+    quantize_dynamic(str(source), str(target), weight_type=QuantType.QInt8, per_channel=True,
+                     reduce_range=True, op_types_to_quantize=["MatMul"])
+    _half_embeddings(target)
+
+
+def parity(model, bundle: Path, texts: list[str]) -> dict[str, float]:
+    """Cosine between PyTorch and ONNX Runtime vectors of the same tokenised texts."""
+    import torch
+
+    embedder = Embedder(bundle, verify=False)
+    onnx_vectors = embedder.encode(texts)
+    torch_vectors = []
+    for start in range(0, len(texts), 64):
+        ids, mask = embedder.tokenize(texts[start : start + 64])
+        with torch.no_grad():
+            torch_vectors.append(model(torch.from_numpy(ids), torch.from_numpy(mask)).numpy())
+    cosine = (np.concatenate(torch_vectors) * onnx_vectors).sum(1)
+    return {"min": float(cosine.min()), "mean": float(cosine.mean()), "n": len(texts)}
+
+
+def export_onnx(config: ExportConfig, *, sample: list[str] | None = None) -> BundleManifest:
+    """Write a bundle for `config.checkpoint` to `config.out` (atomically) and return its manifest.
+
+    Raises:
+        ParityError: the minimum cosine over `sample` is below 0.999 (fp32) or 0.98 (int8).
+    """
+    require("onnx", "export")
+    from trainer.model import SentenceEncoder
+
+    model = SentenceEncoder.load(config.checkpoint).eval()
+    texts = list(sample or DEFAULT_SAMPLE)
+    with atomic_dir(config.out) as tmp:
+        _save_tokenizer(config.checkpoint, tmp / "tokenizer.json")
+        with tempfile.TemporaryDirectory() as scratch:
+            fp32 = Path(scratch) / "model.onnx"
+            _export_graph(model, fp32, config.opset)
+            if config.quantize == "int8":
+                _quantize(fp32, tmp / "model.onnx")
+            else:
+                fp32.replace(tmp / "model.onnx")
+        files = {name: sha256_file(tmp / name) for name in ("model.onnx", "tokenizer.json")}
+        manifest = BundleManifest(
+            pooling=model.spec.pooling, max_length=config.max_length, dim=model.dim,
+            prefix=model.spec.prefix, source=str(config.checkpoint), quantization=config.quantize,
+            files=files,
+        )
+        (tmp / MANIFEST).write_text(manifest.to_json())
+        measured = parity(model, tmp, texts)
+        log.info("parity vs PyTorch on %d texts: min cosine %.6f, mean %.6f",
+                 measured["n"], measured["min"], measured["mean"])
+        if measured["min"] < MIN_PARITY[config.quantize]:
+            raise ParityError(
+                f"min cosine {measured['min']:.6f} over {measured['n']} texts is below "
+                f"{MIN_PARITY[config.quantize]} for quantization {config.quantize!r}; bundle not written"
+            )
+        manifest = BundleManifest(**{**manifest.__dict__, "parity": measured})
+        (tmp / MANIFEST).write_text(manifest.to_json())
+    return manifest
