@@ -328,7 +328,7 @@ def detect_format(path: str | Path) -> str:
     if line.count("|") >= 17 and _CUI.match(line.split("|", 1)[0]):
         return "mrconso"
     header = {h.strip().lower() for h in re.split(r"[\t,]", line)}
-    if {"code", "term"} <= header:
+    if {"code", "term"} <= header or path.suffix.lower() in (".csv", ".tsv"):
         return "table"
     if line.count("\t") >= 4:
         return "kostom"

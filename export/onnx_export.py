@@ -44,6 +44,8 @@ class ExportConfig:
     def __post_init__(self) -> None:
         if self.quantize not in MIN_PARITY:
             raise ValueError(f"unknown quantization {self.quantize!r}; choose none or int8")
+        if not (Path(self.checkpoint) / "config.json").is_file():
+            raise ValueError(f"{self.checkpoint}: not a checkpoint directory (no config.json)")
 
 
 def _save_tokenizer(checkpoint: Path, target: Path) -> None:

@@ -1,0 +1,52 @@
+"""Shared fixtures: a small KCD-style dictionary, a tiny random BERT, its ONNX bundle."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+
+ROOT = Path(__file__).resolve().parents[1]
+KCD8 = ROOT / "assets" / "kcd8.tsv"
+PREFIXES = ("K70", "K74", "K35", "I10", "I21", "E11", "J18", "J44", "D13", "A00", "N95", "M17")
+
+
+def kcd_subset(target: Path, prefixes=PREFIXES) -> Path:
+    lines = KCD8.read_text(encoding="utf-8").splitlines()
+    rows = [lines[0]] + [line for line in lines[1:] if line.startswith(prefixes)]
+    target.write_text("\n".join(rows) + "\n", encoding="utf-8")
+    return target
+
+
+@pytest.fixture(scope="session")
+def small_kcd(tmp_path_factory) -> Path:
+    return kcd_subset(tmp_path_factory.mktemp("dict") / "kcd_small.tsv")
+
+
+@pytest.fixture(scope="session")
+def tiny_checkpoint(tmp_path_factory, small_kcd) -> Path:
+    pytest.importorskip("torch")
+    from core.dictionary import load_dictionary
+    from trainer.tiny import build_tiny_checkpoint
+
+    texts = [t.text for _, t in load_dictionary(KCD8).terms()][:4000]
+    return build_tiny_checkpoint(tmp_path_factory.mktemp("tiny") / "ckpt", texts, hidden=32, layers=2,
+                                 heads=2, vocab=800, pooling="mean")
+
+
+@pytest.fixture(scope="session")
+def tiny_bundle(tmp_path_factory, tiny_checkpoint) -> Path:
+    from export.onnx_export import ExportConfig, export_onnx
+
+    out = tmp_path_factory.mktemp("bundle") / "tiny"
+    export_onnx(ExportConfig(checkpoint=tiny_checkpoint, out=out, max_length=32))
+    return out
+
+
+@pytest.fixture()
+def cache(tmp_path, monkeypatch) -> Path:
+    monkeypatch.setenv("SAPBERT_KO_EN_CACHE", str(tmp_path / "cache"))
+    return tmp_path / "cache"

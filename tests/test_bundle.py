@@ -1,0 +1,112 @@
+import json
+
+import numpy as np
+import pytest
+
+from core.bundle import Embedder, read_manifest
+from core.errors import BundleError
+
+
+def test_bundle_round_trip_manifest_and_vectors(tiny_bundle):
+    manifest = read_manifest(tiny_bundle)
+    assert manifest.pooling == "mean" and manifest.dim == 32 and manifest.max_length == 32
+    assert set(manifest.files) == {"model.onnx", "tokenizer.json"}
+    assert manifest.parity["min"] >= 0.999
+    embedder = Embedder(tiny_bundle)
+    vectors = embedder.encode(["간경화", "liver cirrhosis", "", "a " * 200])
+    assert vectors.shape == (4, 32)
+    assert np.allclose(np.linalg.norm(vectors, axis=1), 1, atol=1e-5)
+    single = embedder.encode("간경화")
+    assert single.shape == (32,) and np.allclose(single, vectors[0], atol=1e-5)
+
+
+def test_batching_does_not_change_vectors(tiny_bundle):
+    embedder = Embedder(tiny_bundle)
+    texts = ["간경화", "acute appendicitis with perforation", "K74", "고혈압"]
+    together = embedder.encode(texts, batch_size=4)
+    alone = np.stack([embedder.encode(t) for t in texts])
+    assert np.allclose(together, alone, atol=1e-5)
+
+
+def test_torch_and_onnx_agree(tiny_checkpoint, tiny_bundle):
+    from export.onnx_export import parity
+    from trainer.model import SentenceEncoder
+
+    model = SentenceEncoder.load(tiny_checkpoint).eval()
+    texts = ["간경화", "liver cirrhosis", "제2형 당뇨병", "type 2 diabetes mellitus without complications"] * 3
+    measured = parity(model, tiny_bundle, texts)
+    assert measured["min"] >= 0.999
+
+
+def test_progress_can_cancel(tiny_bundle):
+    embedder = Embedder(tiny_bundle)
+    seen = []
+    with pytest.raises(InterruptedError):
+        embedder.encode([f"term {i}" for i in range(10)], batch_size=2,
+                        progress=lambda done, total: seen.append(done) or done < 4)
+    assert seen == [2, 4]
+
+
+def test_damaged_bundle_is_refused(tiny_bundle, tmp_path):
+    import shutil
+
+    copy = tmp_path / "copy"
+    shutil.copytree(tiny_bundle, copy)
+    with open(copy / "tokenizer.json", "a") as handle:
+        handle.write(" ")
+    with pytest.raises(BundleError, match="tokenizer.json does not match its sha256"):
+        Embedder(copy)
+    manifest = json.loads((copy / "manifest.json").read_text())
+    (copy / "manifest.json").write_text(json.dumps({**manifest, "schema_version": 99}))
+    with pytest.raises(BundleError, match="schema version 99"):
+        read_manifest(copy)
+    with pytest.raises(BundleError, match="not a model bundle"):
+        Embedder(tmp_path)
+
+
+def test_int8_export_and_parity_gate(tiny_checkpoint, tmp_path, monkeypatch):
+    from export import onnx_export
+    from export.onnx_export import ExportConfig, ParityError, export_onnx
+
+    manifest = export_onnx(ExportConfig(checkpoint=tiny_checkpoint, out=tmp_path / "int8", quantize="int8"))
+    assert manifest.quantization == "int8" and manifest.parity["min"] >= 0.98
+    monkeypatch.setitem(onnx_export.MIN_PARITY, "none", 1.01)
+    with pytest.raises(ParityError, match="bundle not written"):
+        export_onnx(ExportConfig(checkpoint=tiny_checkpoint, out=tmp_path / "refused"))
+    assert not (tmp_path / "refused").exists()
+
+
+def test_pooling_modes_are_validated_and_exported(tiny_checkpoint, tmp_path):
+    import shutil
+
+    from export.onnx_export import ExportConfig, export_onnx
+    from trainer.model import EncoderSpec
+
+    with pytest.raises(ValueError, match="choose one of cls, mean, max, pooler_output"):
+        EncoderSpec(pooling="avg")
+    for pooling in ("cls", "max", "pooler_output"):
+        ckpt = tmp_path / pooling
+        shutil.copytree(tiny_checkpoint, ckpt)
+        EncoderSpec(pooling=pooling).write(ckpt)
+        assert export_onnx(ExportConfig(checkpoint=ckpt, out=tmp_path / f"b-{pooling}")).pooling == pooling
+
+
+def test_mlp_head_is_applied_and_exported(tiny_checkpoint, tmp_path):
+    import shutil
+
+    import torch
+
+    from export.onnx_export import ExportConfig, export_onnx
+    from trainer.model import EncoderSpec, SentenceEncoder
+
+    plain = SentenceEncoder.load(tiny_checkpoint).eval()
+    headed = SentenceEncoder.load(tiny_checkpoint, spec=EncoderSpec(pooling="mean", head=(48, 16))).eval()
+    ids = torch.tensor([[2, 10, 11, 3]])
+    mask = torch.ones_like(ids)
+    assert headed(ids, mask).shape == (1, 16) and plain(ids, mask).shape == (1, 32)
+    ckpt = tmp_path / "headed"
+    shutil.copytree(tiny_checkpoint, ckpt)
+    headed.save(ckpt)
+    reloaded = SentenceEncoder.load(ckpt).eval()
+    assert torch.allclose(reloaded(ids, mask), headed(ids, mask), atol=1e-6)
+    assert export_onnx(ExportConfig(checkpoint=ckpt, out=tmp_path / "b")).dim == 16

@@ -1,0 +1,132 @@
+import logging
+
+import pytest
+
+from core.dictionary import detect_format, load_dictionary, load_kostom, read_synonyms
+from core.errors import DictionaryError
+
+KOSTOM_HEADER = "KOSTOM코드\t식별자\t영문명\t한글명\tUMLS_CUI\tLOINC\n"
+
+
+def write_kostom(path, rows):
+    path.write_bytes((KOSTOM_HEADER + "".join("\t".join(r) + "\n" for r in rows)).encode("cp949"))
+    return path
+
+
+def test_kcd_loads_bilingual_concepts_with_parents(small_kcd):
+    d = load_dictionary(small_kcd)
+    concept = d.concepts["K74.6"]
+    assert concept.name("ko") == "간의 기타 및 상세불명의 경변증"
+    assert concept.name("en") == "Other and unspecified cirrhosis of liver"
+    assert d.parents("K74.60") == ["K74", "K74.6", "K74.60"]
+    assert d.concepts["K74"].parent is None
+
+
+def test_kcd_fragment_subcodes_get_contextual_names(small_kcd):
+    d = load_dictionary(small_kcd)
+    liver = d.concepts["D13.4"]
+    context = [t for t in liver.terms if t.source == "context"]
+    assert {t.lang for t in context} == {"ko", "en"}
+    assert any("Benign neoplasm" in t.text and t.text.endswith("Liver") for t in context)
+    # a subcode whose name stands on its own gets none
+    assert not [t for t in d.concepts["K74.6"].terms if t.source == "context"]
+
+
+def test_kostom_cp949_groups_by_cui_and_falls_back_to_kostom_code(tmp_path):
+    path = write_kostom(tmp_path / "kostom.txt", [
+        ["H1", "H1", "Liver Cirrhosis", "간경화", "C0023890", ""],
+        ["H2", "H2", '"Cirrhosis of liver"', "간경변증", "C0023890", ""],
+        ["H3", "H3", "spleen and stomach dampness-heat pattern", "비위습열증", "", ""],
+    ])
+    assert detect_format(path) == "kostom"
+    d = load_dictionary(path)
+    assert sorted(d.concepts) == ["C0023890", "H3"]
+    assert {t.text for t in d.concepts["C0023890"].terms} == {"Liver Cirrhosis", "간경화", "Cirrhosis of liver", "간경변증"}
+    assert d.concepts["H3"].system == "KOSTOM"
+    assert list(load_kostom(path, use_kostom_codes=False).concepts) == ["C0023890"]
+
+
+def test_utf8_file_read_as_kostom_names_line(tmp_path):
+    path = tmp_path / "bad.txt"
+    path.write_bytes((KOSTOM_HEADER.encode("cp949") + "H1\tH1\tx\t간\tC0000001\n".encode("cp949")
+                      + b"H2\tH2\ty\t\xff\xfe\xff\tC0000002\n"))
+    with pytest.raises(DictionaryError, match=r"bad.txt:3: not valid cp949"):
+        load_kostom(path)
+
+
+def test_table_csv_and_tsv(tmp_path):
+    csv = tmp_path / "terms.csv"
+    csv.write_text("code,term,lang\nX1,간경화,ko\nX1,liver cirrhosis,en\nX2,\"hypertension, essential\",\n")
+    d = load_dictionary(csv)
+    assert detect_format(csv) == "table"
+    assert d.concepts["X2"].terms[0].text == "hypertension, essential"
+    assert d.concepts["X2"].terms[0].lang == "en"
+    tsv = tmp_path / "terms.tsv"
+    tsv.write_text("term\tcode\n고혈압\tX2\n")
+    assert load_dictionary(tsv).concepts["X2"].terms[0].lang == "ko"
+
+
+def test_mrconso(tmp_path):
+    path = tmp_path / "MRCONSO.RRF"
+    row = "C0023890|{lat}|P|L1|PF|S1|Y|A1||||MSH|PT|D1|{text}|0|N||\n"
+    path.write_text(row.format(lat="ENG", text="Liver Cirrhosis") + row.format(lat="KOR", text="간경화")
+                    + row.format(lat="FRE", text="Cirrhose"))
+    d = load_dictionary(path)
+    assert [t.text for t in d.concepts["C0023890"].terms] == ["Liver Cirrhosis", "간경화"]
+    assert any("other than English and Korean" in w for w in d.warnings)
+
+
+@pytest.mark.parametrize("content, message", [
+    ("code,term\nX1\n", r"terms.csv:2: expected 2 columns"),
+    ("code,name\nX1,a\n", r"terms.csv:1: missing column\(s\) \['term'\]"),
+    ("code,term\n", r"no terms found"),
+    ("code,term,lang\nX1,a,fr\n", r"terms.csv:2: lang must be"),
+])
+def test_malformed_tables_name_file_and_line(tmp_path, content, message):
+    path = tmp_path / "terms.csv"
+    path.write_text(content)
+    with pytest.raises(DictionaryError, match=message):
+        load_dictionary(path)
+
+
+def test_truncated_kcd_row_is_an_error_not_a_partial_dictionary(tmp_path, small_kcd):
+    text = small_kcd.read_text(encoding="utf-8")
+    cut = tmp_path / "cut.tsv"
+    cut.write_text(text[: text.index("\n", 2000) + 8], encoding="utf-8")  # mid-row
+    with pytest.raises(DictionaryError, match=r"cut.tsv:\d+: expected 3 columns"):
+        load_dictionary(cut)
+
+
+def test_cp949_file_given_as_utf8_table(tmp_path):
+    path = tmp_path / "terms.tsv"
+    path.write_bytes("code\tterm\nX1\t간경화\n".encode("cp949"))
+    with pytest.raises(DictionaryError, match=r"terms.tsv:2: not valid utf-8"):
+        load_dictionary(path, "table")
+
+
+def test_duplicates_and_empty_rows_warn(tmp_path, caplog):
+    path = tmp_path / "terms.tsv"
+    path.write_text("code\tterm\nX1\tLiver\nX1\tliver\n\nX1\tn/a\n")
+    with caplog.at_level(logging.WARNING):
+        d = load_dictionary(path)
+    assert len(d.concepts["X1"].terms) == 1
+    assert any("duplicated" in w for w in d.warnings) and any("empty" in w for w in d.warnings)
+
+
+def test_unknown_format_and_missing_file(tmp_path):
+    path = tmp_path / "x.txt"
+    path.write_text("hello world\n")
+    with pytest.raises(DictionaryError, match="unknown dictionary format"):
+        load_dictionary(path)
+    with pytest.raises(DictionaryError, match="no such file"):
+        load_dictionary(tmp_path / "missing.tsv")
+
+
+def test_synonym_file_and_fingerprint_changes(small_kcd, tmp_path):
+    d = load_dictionary(small_kcd)
+    before = d.fingerprint()
+    path = tmp_path / "syn.tsv"
+    path.write_text("code\tterm\n# comment\nK74.6\tLC\nZZZ\tnothing\n")
+    assert d.add_synonyms(read_synonyms(path), source="user") == 1
+    assert d.fingerprint() != before
+    assert any("unknown code" in w for w in d.warnings)

