@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import os
 import sys
 from pathlib import Path
 
@@ -15,23 +14,11 @@ from .progress import ProgressBar
 log = logging.getLogger("core")
 
 
-def open_searcher(dictionary: str | None, format: str | None, model: str | None,
-                  *, quiet: bool = False):
-    """The Searcher for CLI options (defaults: the bundled KCD-8 and the default model)."""
-    from assets import CURATED_SYNONYMS, DEFAULT_MODEL, KCD8
+def open_searcher(dictionary: str | None, format: str | None, model: str | None, *, quiet: bool = False):
+    from .search import open_searcher as open_
 
-    from .bundle import Embedder
-    from .dictionary import load_dictionary, read_synonyms
-    from .search import Searcher
-
-    path = Path(dictionary) if dictionary else KCD8
-    data = load_dictionary(path, format)
-    if dictionary is None:
-        data.add_synonyms(read_synonyms(CURATED_SYNONYMS), source="curated")
-    model_dir = Path(model or os.environ.get("SAPBERT_KO_EN_MODEL") or DEFAULT_MODEL)
-    embedder = Embedder(model_dir)
-    progress = None if quiet else ProgressBar("building the index")
-    return Searcher(data, embedder, progress=progress)
+    return open_(dictionary, format=format, model=model,
+                 progress=None if quiet else ProgressBar("building the index"))
 
 
 def _print_table(query: str, hits) -> None:

@@ -45,6 +45,12 @@ def cache_dir() -> Path:
     return Path(root)
 
 
+def data_dir() -> Path:
+    """Where user data (local synonyms) lives: $SAPBERT_KO_EN_DATA, else ~/.local/share/sapbert-ko-en."""
+    root = os.environ.get("SAPBERT_KO_EN_DATA") or Path.home() / ".local" / "share" / "sapbert-ko-en"
+    return Path(root)
+
+
 def index_key(dictionary_fp: str, bundle_fp: str) -> str:
     return hashlib.sha256(f"{dictionary_fp}:{bundle_fp}".encode()).hexdigest()[:20]
 

@@ -13,10 +13,10 @@ from pathlib import Path
 import numpy as np
 
 from .bundle import Embedder, Progress
-from .dictionary import Dictionary, Term, read_synonyms
+from .dictionary import Dictionary, Term, load_dictionary, read_synonyms
 from .errors import IndexStaleError
 from .fsutil import write_atomic
-from .index import TermIndex, cache_dir, index_key
+from .index import TermIndex, cache_dir, data_dir, index_key
 from .text import compact, normalize
 
 log = logging.getLogger(__name__)
@@ -192,3 +192,30 @@ class Searcher:
                 raise InterruptedError("batch search cancelled")
         return results
 
+
+
+def user_synonyms_file(dictionary_path: Path) -> Path:
+    """The local synonym file of a dictionary (one per dictionary file name)."""
+    stem = re.sub(r"[^\w.-]+", "_", dictionary_path.stem)
+    return data_dir() / f"synonyms-{stem}.tsv"
+
+
+def open_searcher(dictionary: str | Path | None = None, *, format: str | None = None,
+                  model: str | Path | None = None, user_synonyms: str | Path | None = None,
+                  cache: Path | None = None, progress: Progress | None = None) -> Searcher:
+    """A Searcher over a dictionary file and a model bundle.
+
+    Defaults: the bundled KCD-8 (with the curated synonym list), the bundled model (or
+    $SAPBERT_KO_EN_MODEL), and the dictionary's local synonym file in the user data dir.
+    """
+    import os
+
+    from assets import CURATED_SYNONYMS, DEFAULT_MODEL, KCD8
+
+    path = Path(dictionary) if dictionary else KCD8
+    data = load_dictionary(path, format)
+    if path.resolve() == KCD8.resolve():
+        data.add_synonyms(read_synonyms(CURATED_SYNONYMS), source="curated")
+    embedder = Embedder(Path(model or os.environ.get("SAPBERT_KO_EN_MODEL") or DEFAULT_MODEL))
+    user = Path(user_synonyms) if user_synonyms else user_synonyms_file(path)
+    return Searcher(data, embedder, cache=cache, progress=progress, user_synonyms=user)

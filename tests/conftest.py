@@ -49,4 +49,5 @@ def tiny_bundle(tmp_path_factory, tiny_checkpoint) -> Path:
 @pytest.fixture()
 def cache(tmp_path, monkeypatch) -> Path:
     monkeypatch.setenv("SAPBERT_KO_EN_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setenv("SAPBERT_KO_EN_DATA", str(tmp_path / "data"))
     return tmp_path / "cache"

@@ -10,7 +10,7 @@ HEAVY = ("torch", "transformers", "optimum")
 
 @pytest.mark.parametrize("modules", [
     "core, core.bundle, core.dictionary, core.index, core.search, core.evaluation, core.__main__",
-    "gui, gui.app, gui.models, gui.workers",
+    "gui, gui.app, gui.models, gui.workers, gui.batch, gui.__main__",
 ])
 def test_runtime_never_imports_torch(modules):
     code = (f"import sys, {modules}\n"

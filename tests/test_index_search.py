@@ -113,7 +113,8 @@ def test_cli_batch_writes_json_lines(small_kcd, tiny_bundle, cache, tmp_path):
         [sys.executable, "-m", "core", "search", "--batch", str(queries), "--dictionary", str(small_kcd),
          "--model", str(tiny_bundle), "-k", "3"],
         cwd=ROOT, capture_output=True, text=True, check=True,
-        env={**__import__("os").environ, "SAPBERT_KO_EN_CACHE": str(cache)},
+        env={**__import__("os").environ, "SAPBERT_KO_EN_CACHE": str(cache),
+             "SAPBERT_KO_EN_DATA": str(tmp_path / "data")},
     )
     rows = [json.loads(line) for line in out.stdout.splitlines()]
     assert [r["query"] for r in rows] == ["K74.6", "간의 기타 및 상세불명의 경변증", "liver"]

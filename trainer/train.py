@@ -123,7 +123,9 @@ def resolve_base(config: TrainConfig, dictionary: Dictionary) -> Path | str:
     if config.model == "tiny":
         from .tiny import build_tiny_checkpoint
 
-        target = Path(config.output) / "tiny-base"
+        shape = json.dumps(config.tiny, sort_keys=True)
+        key = hashlib.sha256(f"{shape}:{config.seed}:".encode() + "\n".join(texts).encode()).hexdigest()[:16]
+        target = cache_dir() / "tiny-base" / key
         if not (target / "sapbert.json").is_file():
             with atomic_dir(target) as tmp:
                 build_tiny_checkpoint(tmp, texts, seed=config.seed, **config.tiny)
@@ -272,7 +274,6 @@ def train(config: TrainConfig, *, resume: bool = False, stop_after: int | None =
         stop_after: stop (and save `last`) after this many steps, as Ctrl-C would.
         progress: show a progress bar with the loss and pairs/s.
     """
-    torch.manual_seed(config.seed)
     output = Path(config.output)
     output.mkdir(parents=True, exist_ok=True)
     (output / "train_config.json").write_text(config.to_json())
@@ -287,6 +288,7 @@ def train(config: TrainConfig, *, resume: bool = False, stop_after: int | None =
 
     base = resolve_base(config, dictionary)
     device, autocast_dtype = resolve_device(config)
+    torch.manual_seed(config.seed)  # after resolve_base, whose work depends on what is cached
     model, tokenizer = build_model(config, base)
     resume_dir = output / "last"
     if resume:
@@ -368,7 +370,7 @@ def train(config: TrainConfig, *, resume: bool = False, stop_after: int | None =
             schedule.step()
             step += 1
             pairs_seen += len(batch_labels) // 2
-            recent = (recent + [float(loss)])[-50:]
+            recent = (recent + [loss.item()])[-50:]
             if bar is not None:
                 rate = pairs_seen / (time.perf_counter() - started)
                 bar.set_postfix(loss=f"{np.mean(recent):.4f}", pairs_s=f"{rate:.0f}")

@@ -1,0 +1,167 @@
+"""The desktop app under pytest-qt (offscreen), on the small dictionary and the tiny bundle."""
+
+import csv
+
+import pytest
+
+pytest.importorskip("PySide6")
+from PySide6.QtCore import QSettings, Qt  # noqa: E402
+from PySide6.QtGui import QGuiApplication, QInputMethodEvent  # noqa: E402
+from PySide6.QtWidgets import QApplication  # noqa: E402
+
+from core.search import Hit  # noqa: E402
+from core.dictionary import Term  # noqa: E402
+from gui.app import MainWindow  # noqa: E402
+from gui.batch import BatchDialog  # noqa: E402
+from gui.models import BatchModel, ResultsModel  # noqa: E402
+
+
+@pytest.fixture()
+def window_factory(qtbot, small_kcd, tiny_bundle, cache, tmp_path):
+    def make(**kwargs):
+        settings = QSettings(str(tmp_path / "settings.ini"), QSettings.Format.IniFormat)
+        options = {"dictionary": str(small_kcd), "model": str(tiny_bundle), "settings": settings,
+                   "cache": cache, "debounce_ms": 10}
+        options.update(kwargs)
+        window = MainWindow(**options)
+        qtbot.addWidget(window)
+        if window.searcher is None and window.loading is not None:
+            with qtbot.waitSignals([window.searcher_ready], timeout=60000, raising=False):
+                pass
+            qtbot.waitUntil(lambda: window.loading is None, timeout=60000)
+        return window
+    return make
+
+
+def type_with_ime(box, text):
+    """Type like a Korean IME: each syllable is composed (pre-edit), then committed."""
+    for char in text:
+        QApplication.sendEvent(box, QInputMethodEvent(char, []))
+        commit = QInputMethodEvent("", [])
+        commit.setCommitString(char)
+        QApplication.sendEvent(box, commit)
+
+
+def search(qtbot, window, text):
+    window.search_box.clear()
+    with qtbot.waitSignal(window.results_shown, timeout=20000, check_params_cb=lambda q: q == text):
+        if text.isascii():
+            qtbot.keyClicks(window.search_box, text)
+        else:
+            type_with_ime(window.search_box, text)
+
+
+def test_ime_pre_edit_text_is_searched_before_it_is_committed(qtbot, window_factory):
+    window = window_factory()
+    window.search_box.setFocus()
+    type_with_ime(window.search_box, "간의 기타 및 상세불명의 경변")
+    with qtbot.waitSignal(window.results_shown, timeout=20000) as blocker:
+        QApplication.sendEvent(window.search_box, QInputMethodEvent("증", []))  # composing, not committed
+    assert blocker.args[0] == "간의 기타 및 상세불명의 경변증"
+    assert window.search_box.text() == "간의 기타 및 상세불명의 경변"
+    assert window.model.hit(0).code == "K74.6"
+
+
+def test_typing_a_query_shows_the_concept_and_its_details(qtbot, window_factory):
+    window = window_factory()
+    assert window.searcher is not None
+    search(qtbot, window, "간의 기타 및 상세불명의 경변증")
+    assert window.model.hit(0).code == "K74.6"
+    assert window.count.text().endswith("concepts")
+    assert "terms" in window.status_dictionary.text() and "ms" in window.status_latency.text()
+    html = window.detail.body.toHtml()
+    assert "Other and unspecified cirrhosis of liver" in html and "K74" in html
+    window.detail.copy_code.click()
+    assert QGuiApplication.clipboard().text() == "K74.6"
+    window.detail.copy_en.click()
+    assert QGuiApplication.clipboard().text() == "Other and unspecified cirrhosis of liver"
+    window.detail.copy_ko.click()
+    assert QGuiApplication.clipboard().text() == "간의 기타 및 상세불명의 경변증"
+
+
+def test_keyboard_navigation_moves_the_detail_pane(qtbot, window_factory):
+    window = window_factory()
+    search(qtbot, window, "K74")
+    window.table.setFocus()
+    first = window.detail.hit.code
+    qtbot.keyClick(window.table, Qt.Key.Key_Down)
+    assert window.detail.hit.code != first
+
+
+def test_code_query_with_language_filter(qtbot, window_factory):
+    window = window_factory()
+    window.lang.setCurrentText("English")
+    search(qtbot, window, "cirrhosis of liver")
+    assert all(window.model.hit(r).matched_lang == "en" for r in range(window.model.rowCount()))
+
+
+def test_results_model_passes_qt_model_tester(qtmodeltester):
+    model = ResultsModel()
+    synonyms = (Term("간경화", "ko"), Term("cirrhosis", "en"))
+    model.set_hits([Hit("K74.6", "간경화", "cirrhosis", "간경화", "ko", 0.9, "dense", synonyms),
+                    Hit("K70.3", "알콜성", "alcoholic", "alcoholic", "en", 0.8, "dense", synonyms)])
+    qtmodeltester.check(model)
+    batch = BatchModel()
+    batch.set_rows([("LC", [model.hit(0), model.hit(1)]), ("nothing", [])])
+    qtmodeltester.check(batch)
+
+
+def test_malformed_dictionary_shows_an_error_and_keeps_running(qtbot, window_factory, tmp_path):
+    window = window_factory()
+    bad = tmp_path / "bad.csv"
+    bad.write_text("code,term\nX1\n")
+    with qtbot.waitSignal(window.error_shown, timeout=20000) as blocker:
+        window.load(str(bad), None, window.model_path)
+    assert "bad.csv:2" in blocker.args[0]
+    assert window.error_box.isVisible()
+    search(qtbot, window, "K74.6")  # the previous dictionary still works
+    assert window.model.hit(0).code == "K74.6"
+
+
+def test_incompatible_bundle_shows_an_error(qtbot, window_factory, tmp_path):
+    window = window_factory()
+    with qtbot.waitSignal(window.error_shown, timeout=20000) as blocker:
+        window.load(window.dictionary_path, None, str(tmp_path))
+    assert "not a model bundle" in blocker.args[0]
+
+
+def test_local_synonym_survives_a_restart(qtbot, window_factory):
+    window = window_factory()
+    window.add_synonym("K74.6", "LC")
+    search(qtbot, window, "LC")
+    assert window.model.hit(0).code == "K74.6"
+    window.close()
+    again = window_factory()
+    search(qtbot, again, "LC")
+    assert again.model.hit(0).code == "K74.6"
+    assert any(t.text == "LC" for t in again.model.hit(0).synonyms)
+
+
+def test_batch_mapping_writes_the_expected_csv(qtbot, window_factory, tmp_path):
+    window = window_factory()
+    source = tmp_path / "terms.csv"
+    source.write_text("id,free text\n1,K74.6\n2,간의 기타 및 상세불명의 경변증\n3,\n", encoding="utf-8")
+    dialog = BatchDialog(window.searcher, window.pool, window)
+    qtbot.addWidget(dialog)
+    dialog.load_file(source)
+    dialog.column.setCurrentText("free text")
+    with qtbot.waitSignal(dialog.mapped, timeout=20000):
+        dialog.run_button.click()
+    out = tmp_path / "mapping.csv"
+    dialog.save(out)
+    rows = list(csv.DictReader(out.open(encoding="utf-8-sig")))
+    assert [r["term"] for r in rows] == ["K74.6", "간의 기타 및 상세불명의 경변증", ""]
+    assert rows[0]["code_1"] == "K74.6" and rows[1]["code_1"] == "K74.6"
+    assert rows[0]["name_en_1"] == "Other and unspecified cirrhosis of liver"
+    assert rows[2]["code_1"] == ""
+
+
+def test_batch_dialog_reports_an_unreadable_file(qtbot, window_factory, tmp_path):
+    window = window_factory()
+    dialog = BatchDialog(window.searcher, window.pool, window)
+    qtbot.addWidget(dialog)
+    bad = tmp_path / "terms.csv"
+    bad.write_bytes("term\n간경화\n".encode("cp949"))
+    with qtbot.waitSignal(dialog.failed):
+        dialog.load_file(bad)
+    assert not dialog.run_button.isEnabled()

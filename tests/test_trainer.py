@@ -1,0 +1,165 @@
+import json
+import math
+
+import pytest
+import torch
+
+from core.dictionary import load_dictionary
+from core.evaluation import held_out
+from trainer.config import resolve_config
+from trainer.loss import RECIPES, LossConfig, multi_similarity_loss
+from trainer.pairs import make_pairs, read_pairs, write_pairs
+from tests.test_dictionary import write_kostom
+
+
+def unit(*rows):
+    t = torch.tensor(rows, dtype=torch.float32)
+    return t / t.norm(dim=1, keepdim=True)
+
+
+def test_loss_matches_the_formula_on_a_hand_made_batch():
+    # two concepts, two terms each; similarities chosen by hand
+    e = unit([1, 0], [0.8, 0.6], [0, 1], [-0.6, 0.8])
+    labels = torch.tensor([0, 0, 1, 1])
+    cfg = LossConfig(threshold=0.5, scale_pos=2.0, scale_neg=10.0, margin=0.0, mining=False)
+    sim = e @ e.T
+    expected = 0.0
+    for i in range(4):
+        pos = [j for j in range(4) if j != i and labels[j] == labels[i]]
+        neg = [j for j in range(4) if labels[j] != labels[i]]
+        expected += math.log1p(sum(math.exp(-2.0 * (sim[i, j] - 0.5)) for j in pos)) / 2.0
+        expected += math.log1p(sum(math.exp(10.0 * (sim[i, j] - 0.5)) for j in neg)) / 10.0
+    assert multi_similarity_loss(e, labels, cfg).item() == pytest.approx(expected / 4, rel=1e-5)
+
+
+def test_perfect_separation_costs_less_than_confusion():
+    labels = torch.tensor([0, 0, 1, 1])
+    good = multi_similarity_loss(unit([1, 0], [1, 0.01], [0, 1], [0.01, 1]), labels, RECIPES["sapbert"])
+    bad = multi_similarity_loss(unit([1, 0], [0, 1], [1, 0.01], [0.01, 1]), labels, RECIPES["sapbert"])
+    assert good < bad
+
+
+def test_mining_keeps_only_hard_pairs():
+    # anchor 0: positive at cos 0.99 (easy), negative at cos 0 (easy) -> nothing kept for it
+    e = unit([1, 0], [1, 0.1], [0, 1], [0.1, 1])
+    labels = torch.tensor([0, 0, 1, 1])
+    mined = multi_similarity_loss(e, labels, LossConfig(margin=0.1, mining=True))
+    assert mined.item() == 0.0
+    unmined = multi_similarity_loss(e, labels, LossConfig(margin=0.1, mining=False))
+    assert unmined.item() > 0
+
+
+def test_equal_labels_are_never_negatives():
+    # the same text under the same label twice: only a positive, so no push apart
+    e = unit([1, 0], [1, 0])
+    loss = multi_similarity_loss(e.requires_grad_(), torch.tensor([3, 3]), LossConfig(mining=False))
+    loss.backward()
+    assert loss.item() == pytest.approx(math.log1p(math.exp(-(1 - 0.8))), rel=1e-5)
+
+
+def test_loss_recipe_is_validated_and_overridable():
+    config = resolve_config(preset="tiny", overrides={"loss": "sapbert", "margin": "0.3"})
+    assert config.loss_config() == LossConfig(threshold=0.5, scale_pos=1.0, scale_neg=60.0, margin=0.3)
+    with pytest.raises(ValueError, match="choose one of reference, sapbert"):
+        resolve_config(overrides={"loss": "triplet"})
+    with pytest.raises(ValueError, match="unknown config key 'bach_size'"):
+        resolve_config(overrides={"bach_size": "3"})
+
+
+def test_pairs_follow_the_reference_rules(tmp_path):
+    path = write_kostom(tmp_path / "kostom.txt", [
+        ["H1", "H1", "Liver Cirrhosis", "간경화", "C0023890", ""],
+        ["H2", "H2", "Cirrhosis, liver", "간경변증", "C0023890", ""],
+        ["H3", "H3", "n/a", "null", "C0000001", ""],
+        ["H4", "H4", "spleen and stomach dampness-heat pattern", "비위습열증", "", ""],
+        ["H5", "H5", "Bell's palsy", "벨마비", "C0376175", ""],
+    ] + [[f"H{i}", f"H{i}", f"term {i}", f"용어 {i}", "C0009999", ""] for i in range(6, 20)])
+    dictionary = load_dictionary(path)
+    pairs = make_pairs(dictionary, max_pairs=50, seed=42)
+    by_label = {}
+    for p in pairs:
+        by_label.setdefault(p.label, []).append(p)
+    assert len(by_label["C0023890"]) == 6  # 4 terms -> C(4,2)
+    assert ("liver cirrhosis", "간경화") in {(p.sent0, p.sent1) for p in by_label["C0023890"]} | \
+        {(p.sent1, p.sent0) for p in by_label["C0023890"]}
+    assert "C0000001" not in by_label  # n/a / null dropped
+    assert by_label["H4"][0].sent0 in ("spleen and stomach dampness-heat pattern", "비위습열증")
+    assert {p.sent0 for p in by_label["C0376175"]} | {p.sent1 for p in by_label["C0376175"]} == {"bells palsy", "벨마비"}
+    assert len(by_label["C0009999"]) == 50  # 28 terms -> 378 pairs, down-sampled
+    assert make_pairs(dictionary, seed=42) == pairs  # seeded
+    write_pairs(pairs, tmp_path / "pairs.tsv")
+    assert (tmp_path / "pairs.tsv").read_text().startswith("sent0\tsent1\tlabel\n")
+    assert read_pairs(tmp_path / "pairs.tsv") == pairs
+
+
+def test_kcd_training_pairs_never_contain_held_out_codes():
+    from trainer.train import load_training_dictionary, split_rule
+
+    config = resolve_config(preset="offline")
+    dictionary, is_kcd = load_training_dictionary(config)
+    rule = split_rule(is_kcd)
+    pairs = make_pairs(dictionary, include=lambda code: not rule(code))
+    assert is_kcd and rule is held_out
+    assert pairs and not any(held_out(p.label) for p in pairs)
+    held_names = {t.text.lower() for c in dictionary.concepts if held_out(c) for t in dictionary.concepts[c].terms}
+    assert len([c for c in dictionary.concepts if held_out(c)]) == 2162
+    # no held-out concept's own name sneaks in under another code's label either
+    only_held = held_names - {t.text.lower() for c in dictionary.concepts if not held_out(c)
+                              for t in dictionary.concepts[c].terms}
+    texts = {p.sent0 for p in pairs} | {p.sent1 for p in pairs}
+    assert not {t for t in only_held if t in texts}
+
+
+def test_batches_are_label_aware_and_deterministic():
+    from trainer.pairs import Pair
+    from trainer.train import Batches
+
+    pairs = [Pair(f"a{i}", f"b{i}", f"C{i % 3}") for i in range(10)]
+    ids = {t: [1, 2, 3][: 1 + len(t) % 3] for p in pairs for t in (p.sent0, p.sent1)}
+    batches = Batches(pairs, ids, {"C0": 0, "C1": 1, "C2": 2}, batch_size=4, seed=7, pad_id=0)
+    tokens, mask, labels = batches.batch(0)
+    assert tokens.shape[0] == 8 and labels[:4].tolist() == labels[4:].tolist()
+    assert torch.equal(batches.batch(1)[2], Batches(pairs, ids, batches.label_ids, 4, 7, 0).batch(1)[2])
+    seen = [batches.batch(step)[0] for step in range(batches.per_epoch)]
+    assert sum(len(t) for t in seen) == 20  # one epoch covers every pair (two texts) once
+
+
+@pytest.fixture()
+def tiny_run(tmp_path, small_kcd, cache):
+    def run(name, **changes):
+        overrides = {"dictionary": str(small_kcd), "format": "kcd", "output": str(tmp_path / name),
+                     "max_steps": "30", "eval_every": "10", "batch_size": "8", "dropout": "0.1"}
+        overrides.update(changes)
+        return resolve_config(preset="tiny", overrides=overrides)
+    return run
+
+
+def test_tiny_run_lowers_held_out_loss_and_writes_checkpoints(tiny_run):
+    from trainer.train import train
+
+    config = tiny_run("run")
+    result = train(config, progress=False)
+    history = json.loads((result.output / "run_summary.json").read_text())["history"]
+    assert history[-1]["eval_loss"] < history[0]["eval_loss"]
+    for name in ("last", "best"):
+        saved = result.output / name
+        assert (saved / "sapbert.json").is_file() and (saved / "metrics.json").is_file()
+        assert json.loads((saved / "train_config.json").read_text())["max_steps"] == 30
+    assert "ko2en" in history[-1]
+
+
+def test_resume_matches_an_uninterrupted_run(tiny_run):
+    from safetensors.torch import load_file
+
+    from trainer.train import train
+
+    full = train(tiny_run("full"), progress=False)
+    interrupted = train(tiny_run("split"), progress=False, stop_after=15)
+    assert interrupted.interrupted and interrupted.steps == 15
+    resumed = train(tiny_run("split"), progress=False, resume=True)
+    assert resumed.steps == 30 and not resumed.interrupted
+    a = load_file(str(full.output / "last" / "model.safetensors"))
+    b = load_file(str(resumed.output / "last" / "model.safetensors"))
+    assert a.keys() == b.keys()
+    for key in a:
+        assert torch.allclose(a[key], b[key], atol=1e-5), key
