@@ -55,6 +55,19 @@ def cmd_index_build(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_bench(args: argparse.Namespace) -> int:
+    from .bench import DEV_QUERIES, ROOT, run_benchmark
+
+    baselines = {}
+    for item in args.baseline:
+        label, _, path = item.partition("=")
+        baselines[label] = Path(path)
+    run_benchmark(name=args.name, model=Path(args.model) if args.model else None, baselines=baselines,
+                  dev_path=Path(args.dev_queries or DEV_QUERIES), out_dir=ROOT / "bench" / "results",
+                  build=not args.no_build, log=lambda m: print(m, file=sys.stderr))
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m core", description=__doc__)
     parser.add_argument("-v", "--verbose", action="store_true")
@@ -79,6 +92,15 @@ def main(argv: list[str] | None = None) -> int:
     build = index_sub.add_parser("build", help="build (or verify) the cached index")
     common(build)
     build.set_defaults(run=cmd_index_build)
+
+    bench = sub.add_parser("bench", help="the benchmark (../shared/BENCHMARK.md sections 1-2)")
+    bench.add_argument("--name", required=True, help="results go to bench/results/NAME.json")
+    bench.add_argument("--model", help="bundle under test (default: assets/model)")
+    bench.add_argument("--baseline", action="append", default=[], metavar="LABEL=DIR",
+                       help="another bundle to compare, e.g. zero-shot=DIR")
+    bench.add_argument("--dev-queries", help="default: ../shared/data/dev_queries.tsv")
+    bench.add_argument("--no-build", action="store_true", help="skip timing an index build from scratch")
+    bench.set_defaults(run=cmd_bench)
 
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,

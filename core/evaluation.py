@@ -42,35 +42,50 @@ class Names:
         return Names([self.codes[i] for i in rows], [self.ko[i] for i in rows], [self.en[i] for i in rows])
 
 
+def ranks_from_scores(scores: np.ndarray, gold_codes: Sequence[str], gold_texts: Sequence[str],
+                      cand_codes: np.ndarray, cand_texts: np.ndarray, *,
+                      exclude_texts: Sequence[str] | None = None) -> list[int]:
+    """1-based rank of the first hit in the top 10 of each row of `scores`, 0 if none.
+
+    A candidate is a hit if it has the gold code or exactly the gold text. With
+    `exclude_texts`, candidates whose text equals the row's entry there are skipped.
+    """
+    scores = np.array(scores, dtype=np.float32, copy=True)
+    if exclude_texts is not None:
+        for row, text in enumerate(exclude_texts):
+            scores[row, cand_texts == text] = -np.inf
+    top = np.argsort(-scores, axis=1, kind="stable")[:, :10]
+    ranks = []
+    for row, order in enumerate(top):
+        hit = (cand_codes[order] == gold_codes[row]) | (cand_texts[order] == gold_texts[row])
+        ranks.append(int(np.argmax(hit)) + 1 if hit.any() else 0)
+    return ranks
+
+
+def summarize(ranks: Sequence[int]) -> dict[str, float]:
+    """Acc@1, Acc@5 and MRR@10 (in percent) from 1-based ranks (0 = not in the top 10)."""
+    r = np.asarray(ranks)
+    found = r > 0
+    return {
+        "acc1": float(np.mean(r == 1)) * 100,
+        "acc5": float(np.mean(found & (r <= 5))) * 100,
+        "mrr10": float(np.mean(np.where(found, 1.0 / np.maximum(r, 1), 0.0))) * 100,
+        "n": len(r),
+    }
+
+
 def rank_metrics(queries: np.ndarray, gold_codes: Sequence[str], gold_texts: Sequence[str],
                  candidates: np.ndarray, cand_codes: Sequence[str], cand_texts: Sequence[str], *,
                  exclude_texts: Sequence[str] | None = None, chunk: int = 512) -> dict[str, float]:
-    """Acc@1, Acc@5 and MRR@10 of linking each query to its gold code.
-
-    A candidate is a hit if it has the gold code or exactly the gold text. With
-    `exclude_texts`, candidates whose text equals the query's entry there are skipped.
-    """
+    """Acc@1, Acc@5 and MRR@10 of linking each query vector to its gold code (see `ranks_from_scores`)."""
     codes = np.asarray(cand_codes, dtype=object)
     texts = np.asarray(cand_texts, dtype=object)
-    ranks = []
+    ranks: list[int] = []
     for start in range(0, len(queries), chunk):
-        scores = queries[start : start + chunk] @ candidates.T
-        if exclude_texts is not None:
-            for row, text in enumerate(exclude_texts[start : start + chunk]):
-                scores[row, texts == text] = -np.inf
-        top = np.argsort(-scores, axis=1, kind="stable")[:, :10]
-        for row, order in enumerate(top):
-            q = start + row
-            hit = (codes[order] == gold_codes[q]) | (texts[order] == gold_texts[q])
-            ranks.append(int(np.argmax(hit)) + 1 if hit.any() else 0)
-    ranks_arr = np.asarray(ranks)
-    found = ranks_arr > 0
-    return {
-        "acc1": float(np.mean(ranks_arr == 1)) * 100,
-        "acc5": float(np.mean(found & (ranks_arr <= 5))) * 100,
-        "mrr10": float(np.mean(np.where(found, 1.0 / np.maximum(ranks_arr, 1), 0.0))) * 100,
-        "n": len(ranks),
-    }
+        end = start + chunk
+        ranks += ranks_from_scores(queries[start:end] @ candidates.T, gold_codes[start:end], gold_texts[start:end],
+                                   codes, texts, exclude_texts=None if exclude_texts is None else exclude_texts[start:end])
+    return summarize(ranks)
 
 
 def evaluate_linking(encode: Encode, names: Names, *, queries: Callable[[str], bool] = held_out,

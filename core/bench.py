@@ -1,0 +1,251 @@
+"""The benchmark of ../shared/BENCHMARK.md, sections 1 and 2 (CPU, ONNX Runtime).
+
+    python -m core bench --name NAME [--model DIR] [--baseline zero-shot=DIR ...]
+
+Quality (ko2en, en2ko, mixed; dev queries by kind) for the model under test, each
+baseline bundle and a lexical character n-gram baseline; then speed, size and memory of
+the model under test. Writes bench/results/NAME.json and prints the tables.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from .dictionary import load_dictionary
+from .evaluation import Names, evaluate_linking, format_table, held_out, ranks_from_scores, summarize
+from .lexical import CharNgramIndex
+from .search import Hit, Searcher, TermTable, open_searcher
+from .text import normalize
+
+ROOT = Path(__file__).resolve().parents[1]
+DEV_QUERIES = ROOT.parent / "shared" / "data" / "dev_queries.tsv"
+
+
+@dataclass(frozen=True)
+class DevQuery:
+    query: str
+    accept: tuple[str, ...]
+    kind: str
+
+
+def read_dev_queries(path: str | Path) -> list[DevQuery]:
+    rows = Path(path).read_text(encoding="utf-8").splitlines()[1:]
+    return [DevQuery(q, tuple(a.split(",")), k) for q, a, k in (r.split("\t") for r in rows if r.strip())]
+
+
+def dev_accuracy(queries: Sequence[DevQuery], search: Callable[[str], list[str]]) -> dict[str, dict[str, float]]:
+    """Acc@1 / Acc@5 per kind and overall; `search` returns ranked concept codes."""
+    ranks: dict[str, list[int]] = {}
+    misses = []
+    for q in queries:
+        codes = search(q.query)[:5]
+        rank = next((i + 1 for i, c in enumerate(codes) if c.startswith(q.accept)), 0)
+        for kind in (q.kind, "overall"):
+            ranks.setdefault(kind, []).append(rank)
+        if rank != 1:
+            misses.append({"query": q.query, "accept": q.accept, "top5": codes, "rank": rank})
+    table = {k: {"acc1": 100 * float(np.mean(np.array(r) == 1)),
+                 "acc5": 100 * float(np.mean((np.array(r) >= 1) & (np.array(r) <= 5))), "n": len(r)}
+             for k, r in ranks.items()}
+    return {"by_kind": table, "misses": misses}
+
+
+def _table_vectors(searcher: Searcher, texts: Sequence[str]) -> np.ndarray:
+    """Vectors of dictionary names, taken from the index (they were embedded to build it)."""
+    position = {t: i for i, t in enumerate(searcher.table.texts)}
+    rows = [position.get(normalize(t)) for t in texts]
+    missing = [texts[i] for i, r in enumerate(rows) if r is None]
+    out = searcher.index.vectors[[r if r is not None else 0 for r in rows]].copy()
+    if missing:
+        fresh = searcher.embedder.encode(missing)
+        out[[i for i, r in enumerate(rows) if r is None]] = fresh
+    return out
+
+
+def quality_dense(searcher: Searcher, names: Names, dev: Sequence[DevQuery]) -> dict:
+    encode = lambda texts: _table_vectors(searcher, texts)  # noqa: E731
+    result = evaluate_linking(encode, names)
+    result["dev"] = dev_accuracy(dev, lambda q: [h.code for h in searcher.search(q, 5)])
+    return result
+
+
+def quality_lexical(names: Names, table: TermTable, dev: Sequence[DevQuery]) -> dict:
+    """The character n-gram baseline on the same tasks (exact candidate sets, exact ranks)."""
+    gold = names.subset(held_out)
+    results = {}
+    for task, queries, gold_texts, pool_texts, pool_codes, exclude in (
+        ("ko2en", gold.ko, gold.en, names.en, names.codes, None),
+        ("en2ko", gold.en, gold.ko, names.ko, names.codes, None),
+        ("mixed", gold.ko, gold.en, names.ko + names.en, names.codes * 2, gold.ko),
+    ):
+        index = CharNgramIndex(pool_texts)
+        codes, texts = np.asarray(pool_codes, dtype=object), np.asarray(pool_texts, dtype=object)
+        ranks: list[int] = []
+        for start in range(0, len(queries), 256):
+            end = start + 256
+            scores = np.stack([index.scores(q) for q in queries[start:end]])
+            ranks += ranks_from_scores(scores, gold.codes[start:end], gold_texts[start:end], codes, texts,
+                                       exclude_texts=None if exclude is None else exclude[start:end])
+        results[task] = summarize(ranks)
+    lexical = CharNgramIndex(table.texts)
+
+    def search(query: str) -> list[str]:
+        ids, _ = lexical.top(query, 50)
+        codes: list[str] = []
+        for i in ids:
+            for code, _term in table.owners[i]:
+                if code not in codes:
+                    codes.append(code)
+        return codes
+
+    results["dev"] = dev_accuracy(dev, search)
+    return results
+
+
+def latency_queries(names: Names, dev: Sequence[DevQuery], count: int = 240) -> list[str]:
+    """Different, realistic queries: dev queries, then held-out names cut short (so they
+    take the dense path rather than the exact-match shortcut)."""
+    rng = np.random.default_rng(0)
+    picks = rng.choice(len(names.codes), size=count, replace=False)
+    cut = []
+    for i, row in enumerate(picks):
+        name = (names.ko if i % 2 else names.en)[row]
+        words = name.split()
+        cut.append(" ".join(words[:-1]) if len(words) > 2 else name[: max(2, int(len(name) * 0.7))])
+    return list(dict.fromkeys([q.query for q in dev] + cut))[:count]
+
+
+def speed(searcher: Searcher, queries: Sequence[str]) -> dict:
+    for query in queries[:20]:
+        searcher.search(query, 10)  # warm-up
+    times = []
+    for query in queries:
+        started = time.perf_counter()
+        searcher.search(query, 10)
+        times.append((time.perf_counter() - started) * 1000)
+    # recall@10 of the hnswlib index against brute force, for the same queries' vectors
+    vectors = searcher.embedder.encode(list(queries))
+    recall = []
+    for vector in vectors:
+        exact = set(np.argsort(-(searcher.index.vectors @ vector))[:10].tolist())
+        labels, _ = searcher.index.knn(vector, 10)
+        recall.append(len(exact & set(labels.tolist())) / 10)
+    return {"queries": len(times), "p50_ms": float(np.percentile(times, 50)),
+            "p95_ms": float(np.percentile(times, 95)), "mean_ms": float(np.mean(times)),
+            "hnsw_recall_at_10": float(np.mean(recall))}
+
+
+def memory_and_startup(model: Path, cache: Path) -> dict:
+    """Peak RSS and time to the first result of a fresh process (warm index cache)."""
+    code = (
+        "import time, resource, json; t=time.perf_counter()\n"
+        "from core.search import open_searcher\n"
+        f"s=open_searcher(model={str(model)!r}, cache=__import__('pathlib').Path({str(cache)!r}))\n"
+        "s.search('간경화', 10); first=time.perf_counter()-t\n"
+        "for q in ['liver cirrhosis','당뇨','K74.6','급성 appendicitis','copd']*10: s.search(q, 10)\n"
+        "print(json.dumps({'first_result_s': first, 'peak_rss_mb': resource.getrusage(resource.RUSAGE_SELF).ru_maxrss/1024}))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True)
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def machine() -> dict:
+    cpu = "unknown"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    import onnxruntime
+
+    try:
+        commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=ROOT, capture_output=True, text=True).stdout.strip()
+    except OSError:
+        commit = ""
+    return {"cpu": cpu, "cores": os.cpu_count(), "platform": platform.platform(), "python": platform.python_version(),
+            "onnxruntime": onnxruntime.__version__, "numpy": np.__version__, "git_commit": commit,
+            "providers": onnxruntime.get_available_providers()}
+
+
+def run_benchmark(*, name: str, model: Path | None, baselines: dict[str, Path], dev_path: Path,
+                  out_dir: Path, build: bool = True, log: Callable[[str], None] = print) -> dict:
+    from assets import DEFAULT_MODEL, KCD8
+
+    model = Path(model or DEFAULT_MODEL)
+    dictionary = load_dictionary(KCD8)
+    names = Names.from_dictionary(dictionary)
+    dev = read_dev_queries(dev_path)
+    result: dict = {"name": name, "model": str(model), "machine": machine(), "quality": {}, "speed": {}}
+    rows = {}
+    with tempfile.TemporaryDirectory() as scratch:
+        for label, path in [("model", model), *baselines.items()]:
+            log(f"quality: {label} ({path})")
+            searcher = open_searcher(model=path, user_synonyms=Path(scratch) / "none.tsv")
+            rows[label] = quality_dense(searcher, names, dev)
+            if label == "model":
+                log("speed: end-to-end single queries")
+                result["speed"] = speed(searcher, latency_queries(names, dev))
+                result["speed"]["threads"] = 2
+                result["speed"].update(memory_and_startup(path, cache=_default_cache()))
+                result["speed"]["model_mb"] = (path / "model.onnx").stat().st_size / 1e6
+                result["speed"]["assets_mb"] = sum(
+                    f.stat().st_size for f in (ROOT / "assets").rglob("*") if f.is_file()) / 1e6
+                if build:
+                    log("speed: index build from scratch (embedding + hnswlib)")
+                    started = time.perf_counter()
+                    open_searcher(model=path, cache=Path(scratch) / "cache", user_synonyms=Path(scratch) / "u.tsv")
+                    result["speed"]["index_build_s"] = time.perf_counter() - started
+        log("quality: lexical character n-gram baseline")
+        rows["lexical"] = quality_lexical(names, TermTable(list(dictionary.terms())), dev)
+    result["quality"] = rows
+    result["peak_rss_mb_benchmark_process"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    out_dir.mkdir(parents=True, exist_ok=True)
+    (out_dir / f"{name}.json").write_text(json.dumps(result, indent=2, ensure_ascii=False) + "\n")
+    print(render(result))
+    return result
+
+
+def _default_cache() -> Path:
+    from .index import cache_dir
+
+    return cache_dir()
+
+
+def render(result: dict) -> str:
+    rows = result["quality"]
+    lines = [f"benchmark {result['name']}  ({result['machine']['cpu']}, {result['machine']['cores']} cores)", "",
+             "KCD-8 held-out linking (Acc@1 / Acc@5 / MRR@10):",
+             format_table({k: {t: v[t] for t in ("ko2en", "en2ko", "mixed")} for k, v in rows.items()}), "",
+             "Dev queries (Acc@1 / Acc@5):"]
+    kinds = sorted({k for r in rows.values() for k in r["dev"]["by_kind"]}, key=lambda k: (k == "overall", k))
+    lines.append(f"{'model':<16}" + "".join(f"{k:>20}" for k in kinds))
+    for label, r in rows.items():
+        cells = "".join(f"{r['dev']['by_kind'][k]['acc1']:>13.1f}{r['dev']['by_kind'][k]['acc5']:>7.1f}"
+                        if k in r["dev"]["by_kind"] else f"{'-':>20}" for k in kinds)
+        lines.append(f"{label:<16}{cells}")
+    s = result.get("speed") or {}
+    if s:
+        lines += ["", "Speed, size and memory (model under test, onnxruntime CPU, 2 threads):",
+                  f"  query latency end to end: p50 {s['p50_ms']:.1f} ms, p95 {s['p95_ms']:.1f} ms "
+                  f"over {s['queries']} queries",
+                  f"  first result in a fresh process (warm cache): {s['first_result_s']:.1f} s; "
+                  f"peak RSS {s['peak_rss_mb']:.0f} MB",
+                  f"  model.onnx {s['model_mb']:.1f} MB; assets/ {s['assets_mb']:.1f} MB; "
+                  f"hnswlib recall@10 {s['hnsw_recall_at_10']:.3f}"]
+        if "index_build_s" in s:
+            lines.append(f"  index build from scratch: {s['index_build_s']:.1f} s")
+    return "\n".join(lines)
