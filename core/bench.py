@@ -67,7 +67,7 @@ def _table_vectors(searcher: Searcher, texts: Sequence[str]) -> np.ndarray:
     position = {t: i for i, t in enumerate(searcher.table.texts)}
     rows = [position.get(normalize(t)) for t in texts]
     missing = [texts[i] for i, r in enumerate(rows) if r is None]
-    out = searcher.index.vectors[[r if r is not None else 0 for r in rows]].copy()
+    out = searcher.index.vectors[[r if r is not None else 0 for r in rows]].astype(np.float32)
     if missing:
         fresh = searcher.embedder.encode(missing)
         out[[i for i, r in enumerate(rows) if r is None]] = fresh
@@ -137,9 +137,10 @@ def speed(searcher: Searcher, queries: Sequence[str]) -> dict:
         times.append((time.perf_counter() - started) * 1000)
     # recall@10 of the hnswlib index against brute force, for the same queries' vectors
     vectors = searcher.embedder.encode(list(queries))
+    matrix = searcher.index.vectors.astype(np.float32)
     recall = []
     for vector in vectors:
-        exact = set(np.argsort(-(searcher.index.vectors @ vector))[:10].tolist())
+        exact = set(np.argsort(-(matrix @ vector))[:10].tolist())
         labels, _ = searcher.index.knn(vector, 10)
         recall.append(len(exact & set(labels.tolist())) / 10)
     return {"queries": len(times), "p50_ms": float(np.percentile(times, 50)),

@@ -356,7 +356,7 @@ def read_synonyms(path: str | Path) -> list[tuple[str, str]]:
         return []
     rows = []
     for number, fields in _rows(path, _decode(path, path.read_bytes(), "utf-8-sig"), "\t"):
-        if not fields or fields[0].startswith("#") or fields[:2] == ["code", "term"]:
+        if not fields or fields[0].startswith("#") or fields[:2] in (["code", "term"], ["token", "expansion"]):
             continue
         _need(path, number, fields, 2, "code, term")
         rows.append((fields[0].strip(), fields[1].strip()))

@@ -59,6 +59,7 @@ class TermIndex:
     """Approximate nearest neighbours (inner product on unit vectors) over term texts."""
 
     def __init__(self, hnsw, vectors: np.ndarray, manifest: IndexManifest) -> None:
+        """`vectors` (float16) are kept for rescoring candidates found by other means."""
         self.hnsw = hnsw
         self.vectors = vectors
         self.manifest = manifest
@@ -79,7 +80,7 @@ class TermIndex:
         hnsw.set_ef(128)
         manifest = IndexManifest(dictionary, bundle, len(vectors), vectors.shape[1], m,
                                  ef_construction, {})
-        return cls(hnsw, vectors, manifest)
+        return cls(hnsw, vectors.astype(np.float16), manifest)
 
     @classmethod
     def build(cls, texts: Sequence[str], embedder: Embedder, *, dictionary: str,
@@ -124,7 +125,7 @@ class TermIndex:
             file = directory / name
             if not file.is_file() or sha256_file(file) != manifest.files.get(name):
                 raise IndexStaleError(f"{directory}: {name} is missing or damaged")
-        vectors = np.load(directory / "vectors.npy").astype(np.float32)
+        vectors = np.load(directory / "vectors.npy")
         hnsw = hnswlib.Index(space="ip", dim=manifest.dim)
         try:
             hnsw.load_index(str(directory / "index.bin"), max_elements=manifest.count)

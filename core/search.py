@@ -17,6 +17,7 @@ from .dictionary import Dictionary, Term, load_dictionary, read_synonyms
 from .errors import IndexStaleError
 from .fsutil import write_atomic
 from .index import TermIndex, cache_dir, data_dir, index_key
+from .lexical import CharNgramIndex
 from .text import compact, normalize
 
 log = logging.getLogger(__name__)
@@ -85,12 +86,18 @@ def open_index(dictionary: Dictionary, table: TermTable, embedder: Embedder, *,
 class Searcher:
     """The search API shared by the CLI and the GUI."""
 
+    candidates = 50  # texts taken from each of the dense and the lexical index
+    lexical_weight = 0.3  # weight of the character n-gram cosine beside the dense cosine
+
     def __init__(self, dictionary: Dictionary, embedder: Embedder, *, cache: Path | None = None,
-                 progress: Progress | None = None, user_synonyms: Path | None = None) -> None:
+                 progress: Progress | None = None, user_synonyms: Path | None = None,
+                 expansions: dict[str, str] | None = None) -> None:
         self.dictionary = dictionary
         self.embedder = embedder
+        self.expansions = expansions or {}
         self.table = TermTable(list(dictionary.terms()))
         self.index = open_index(dictionary, self.table, embedder, cache=cache, progress=progress)
+        self.lexical = CharNgramIndex(self.table.texts)
         self.codes = {c.replace(".", "").upper(): c for c in dictionary.concepts}
         self.user_file = user_synonyms
         self.user = TermTable([])
@@ -149,8 +156,27 @@ class Searcher:
     def _owners(table: TermTable, label: int, lang: str | None) -> list[tuple[str, Term]]:
         return [(c, t) for c, t in table.owners[label] if lang is None or t.lang == lang]
 
+    def expand(self, query: str) -> str:
+        """The query with known abbreviations written out ("lt. knee OA" → "left knee osteoarthritis")."""
+        words = normalize(query).split(" ")
+        return " ".join(self.expansions.get(w, self.expansions.get(w.rstrip("."), w)) for w in words)
+
+    def _dense_candidates(self, query: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Candidate texts from the dense index (query and its expansion) and the lexical
+        index, with their fused scores; plus the query vectors."""
+        variants = list(dict.fromkeys([normalize(query), self.expand(query)]))
+        vectors = self.embedder.encode(variants)
+        labels = [self.index.knn(v, self.candidates)[0] for v in vectors]
+        lexical = self.lexical.scores(query)
+        top_lexical = np.argpartition(-lexical, min(self.candidates, len(lexical)) - 1)[: self.candidates]
+        pool = np.unique(np.concatenate(labels + [top_lexical[lexical[top_lexical] > 0]]))
+        dense = (self.index.vectors[pool].astype(np.float32) @ vectors.T).max(axis=1)
+        fused = (dense + self.lexical_weight * lexical[pool]) / (1 + self.lexical_weight)
+        return pool, fused, vectors
+
     def search(self, query: str, k: int = 10, *, lang: str | None = None) -> list[Hit]:
-        """Concepts for a query, best first: code matches, exact term matches, then dense.
+        """Concepts for a query, best first: code matches, exact term matches (spacing and
+        punctuation ignored), then dense neighbours fused with character n-gram similarity.
 
         Args:
             query: free text in Korean or English, or a code (`K74.6`, `k746`).
@@ -167,11 +193,10 @@ class Searcher:
                 for code, term in self._owners(table, label, lang):
                     hits.setdefault(code, self._hit(code, term, 1.0, "exact"))
         if len(hits) < k and normalize(query):
-            vector = self.embedder.encode(query)
-            labels, scores = self.index.knn(vector, k * (12 if lang else 4))
-            candidates = list(zip(scores.tolist(), labels.tolist(), [self.table] * len(labels)))
+            pool, fused, vectors = self._dense_candidates(query)
+            candidates = [(float(s), int(i), self.table) for s, i in zip(fused, pool)]
             if len(self.user):
-                user_scores = self.user_vectors @ vector
+                user_scores = (self.user_vectors @ vectors.T).max(axis=1)
                 candidates += [(float(s), i, self.user) for i, s in enumerate(user_scores)]
             candidates.sort(key=lambda c: -c[0])
             for score, label, table in candidates:
@@ -210,7 +235,7 @@ def open_searcher(dictionary: str | Path | None = None, *, format: str | None = 
     """
     import os
 
-    from assets import CURATED_SYNONYMS, DEFAULT_MODEL, KCD8
+    from assets import ABBREVIATIONS, CURATED_SYNONYMS, DEFAULT_MODEL, KCD8
 
     path = Path(dictionary) if dictionary else KCD8
     data = load_dictionary(path, format)
@@ -218,4 +243,5 @@ def open_searcher(dictionary: str | Path | None = None, *, format: str | None = 
         data.add_synonyms(read_synonyms(CURATED_SYNONYMS), source="curated")
     embedder = Embedder(Path(model or os.environ.get("SAPBERT_KO_EN_MODEL") or DEFAULT_MODEL))
     user = Path(user_synonyms) if user_synonyms else user_synonyms_file(path)
-    return Searcher(data, embedder, cache=cache, progress=progress, user_synonyms=user)
+    expansions = {normalize(a): normalize(b) for a, b in read_synonyms(ABBREVIATIONS)}
+    return Searcher(data, embedder, cache=cache, progress=progress, user_synonyms=user, expansions=expansions)

@@ -128,3 +128,23 @@ def test_cli_reports_a_bad_dictionary(tmp_path, tiny_bundle, cache):
     out = subprocess.run([sys.executable, "-m", "core", "search", "x", "--dictionary", str(bad),
                           "--model", str(tiny_bundle)], cwd=ROOT, capture_output=True, text=True)
     assert out.returncode == 2 and "bad.csv:2: expected 2 columns" in out.stderr
+
+
+def test_char_ngram_index_is_spacing_insensitive_and_tolerates_typos():
+    from core.lexical import CharNgramIndex
+
+    texts = ["급성 충수염", "acute appendicitis", "chronic appendicitis", "간경화증"]
+    index = CharNgramIndex(texts)
+    assert index.top("급성충수염", 1)[0][0] == 0
+    assert index.top("acute apendicitis", 1)[0][0] == 1  # one letter missing
+    assert index.scores("zzzz").max() == 0.0
+    assert np.isclose(index.scores("간경화증")[3], 1.0)
+
+
+def test_query_expansion_and_lexical_fusion(small_kcd, tiny_bundle, cache):
+    searcher = Searcher(load_dictionary(small_kcd), Embedder(tiny_bundle), cache=cache,
+                        expansions={"lt": "left", "oa": "osteoarthritis"})
+    assert searcher.expand("Lt. knee OA") == "left knee osteoarthritis"
+    # a misspelt name still finds its concept through the character n-gram signal
+    hits = searcher.search("Other and unspecifed cirrhosis of livr", 3)
+    assert hits[0].code == "K74.6" and hits[0].match == "dense"
