@@ -24,43 +24,47 @@ def char_ngrams(text: str) -> Counter[str]:
 
 
 class CharNgramIndex:
-    """Cosine similarity of TF-IDF character n-gram vectors, via an inverted index."""
+    """Cosine similarity of TF-IDF character n-gram vectors, via an inverted index
+    (postings stored as one CSR-style array: gram → slice of doc ids and weights)."""
 
     def __init__(self, texts: Sequence[str]) -> None:
-        counts = [char_ngrams(t) for t in texts]
-        df: Counter[str] = Counter()
-        for grams in counts:
-            df.update(grams.keys())
-        n = len(texts)
-        self.size = n
-        self.idf = {g: math.log((1 + n) / (1 + c)) + 1.0 for g, c in df.items()}
-        postings: dict[str, tuple[list[int], list[float]]] = {}
-        norms = np.zeros(n, dtype=np.float32)
-        for doc, grams in enumerate(counts):
-            for gram, tf in grams.items():
-                weight = tf * self.idf[gram]
-                ids, weights = postings.setdefault(gram, ([], []))
-                ids.append(doc)
-                weights.append(weight)
-                norms[doc] += weight * weight
-        self.postings = {g: (np.asarray(i, dtype=np.int32), np.asarray(w, dtype=np.float32))
-                         for g, (i, w) in postings.items()}
-        self.norms = np.sqrt(np.maximum(norms, 1e-12))
+        vocab: dict[str, int] = {}
+        docs: list[int] = []
+        grams: list[int] = []
+        for doc, text in enumerate(texts):
+            key = f"#{compact(text)}#"
+            for n in NGRAMS:
+                for i in range(max(1, len(key) - n + 1)):
+                    grams.append(vocab.setdefault(key[i : i + n], len(vocab)))
+                    docs.append(doc)
+        self.size, self.vocab = len(texts), vocab
+        pairs = np.asarray(grams, dtype=np.int64) * max(1, self.size) + np.asarray(docs, dtype=np.int64)
+        unique, tf = np.unique(pairs, return_counts=True)  # sorted by gram, then doc
+        gram_of, doc_of = np.divmod(unique, max(1, self.size))
+        df = np.bincount(gram_of, minlength=len(vocab))
+        self.idf = (np.log((1 + self.size) / (1 + df)) + 1.0).astype(np.float32)
+        self.doc_ids = doc_of.astype(np.int32)
+        self.weights = (tf * self.idf[gram_of]).astype(np.float32)
+        self.offsets = np.searchsorted(gram_of, np.arange(len(vocab) + 1))
+        norms = np.bincount(self.doc_ids, self.weights.astype(np.float64) ** 2, minlength=self.size)
+        self.norms = np.sqrt(np.maximum(norms, 1e-12)).astype(np.float32)
 
     def scores(self, query: str) -> np.ndarray:
         """Cosine similarity of the query to every text (zeros where nothing is shared)."""
-        out = np.zeros(self.size, dtype=np.float32)
-        grams = char_ngrams(query)
-        q_norm = 0.0
-        for gram, tf in grams.items():
-            weight = tf * self.idf.get(gram, 0.0)
+        ids, weights, q_norm = [], [], 0.0
+        for gram, tf in char_ngrams(query).items():
+            g = self.vocab.get(gram)
+            if g is None:
+                continue
+            weight = tf * float(self.idf[g])
             q_norm += weight * weight
-            posting = self.postings.get(gram)
-            if posting is not None:
-                np.add.at(out, posting[0], weight * posting[1])
-        if q_norm == 0:
-            return out
-        return out / (self.norms * math.sqrt(q_norm))
+            start, end = self.offsets[g], self.offsets[g + 1]
+            ids.append(self.doc_ids[start:end])
+            weights.append(weight * self.weights[start:end])
+        if not ids:
+            return np.zeros(self.size, dtype=np.float32)
+        out = np.bincount(np.concatenate(ids), np.concatenate(weights), minlength=self.size)
+        return (out / (self.norms * math.sqrt(q_norm))).astype(np.float32)
 
     def top(self, query: str, k: int) -> tuple[np.ndarray, np.ndarray]:
         scores = self.scores(query)

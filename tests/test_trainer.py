@@ -163,3 +163,14 @@ def test_resume_matches_an_uninterrupted_run(tiny_run):
     assert a.keys() == b.keys()
     for key in a:
         assert torch.allclose(a[key], b[key], atol=1e-5), key
+
+
+def test_layers_option_keeps_the_first_layers(tiny_run):
+    from trainer.model import SentenceEncoder
+    from trainer.train import train
+
+    result = train(tiny_run("one-layer", layers="1", max_steps="2", eval_every="2"), progress=False)
+    model = SentenceEncoder.load(result.output / "last")
+    assert len(model.backbone.encoder.layer) == 1 and model.backbone.config.num_hidden_layers == 1
+    with pytest.raises(ValueError, match="only 2"):
+        train(tiny_run("too-many", layers="5"), progress=False)

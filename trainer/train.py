@@ -142,6 +142,12 @@ def build_model(config: TrainConfig, base: Path | str):
                        head=config.head or spec.head)
     tokenizer = AutoTokenizer.from_pretrained(str(base))
     model = SentenceEncoder.load(base, spec=spec, dropout=config.dropout)
+    if config.layers:
+        layers = model.backbone.encoder.layer
+        if config.layers > len(layers):
+            raise ValueError(f"layers={config.layers}, but the base has only {len(layers)}")
+        model.backbone.encoder.layer = layers[: config.layers]
+        model.backbone.config.num_hidden_layers = config.layers
     if config.add_tokens:
         added = tokenizer.add_tokens(list(config.add_tokens))
         if added:
