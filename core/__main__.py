@@ -55,6 +55,17 @@ def cmd_index_build(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_index_prebuild(args: argparse.Namespace) -> int:
+    """Embed the dictionary's terms and store them in the bundle (int8) for fast first launches."""
+    from .index import attach_prebuilt
+
+    searcher = open_searcher(args.dictionary, args.format, args.model)
+    vectors = searcher.index.vectors.astype("float32")
+    attach_prebuilt(searcher.embedder.directory, dictionary=searcher.index.manifest.dictionary, vectors=vectors)
+    print(f"stored {len(vectors)} vectors in {searcher.embedder.directory}")
+    return 0
+
+
 def cmd_bench(args: argparse.Namespace) -> int:
     from .bench import DEV_QUERIES, ROOT, run_benchmark
 
@@ -92,6 +103,9 @@ def main(argv: list[str] | None = None) -> int:
     build = index_sub.add_parser("build", help="build (or verify) the cached index")
     common(build)
     build.set_defaults(run=cmd_index_build)
+    prebuild = index_sub.add_parser("prebuild", help="store the dictionary's vectors in the model bundle")
+    common(prebuild)
+    prebuild.set_defaults(run=cmd_index_prebuild)
 
     bench = sub.add_parser("bench", help="the benchmark (../shared/BENCHMARK.md sections 1-2)")
     bench.add_argument("--name", required=True, help="results go to bench/results/NAME.json")

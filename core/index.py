@@ -7,6 +7,7 @@ fingerprints and the sha256 of its files; a stale or damaged index raises
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import logging
@@ -68,8 +69,8 @@ class TermIndex:
         return self.manifest.count
 
     @classmethod
-    def from_vectors(cls, vectors: np.ndarray, *, dictionary: str, bundle: str, m: int = 32,
-                     ef_construction: int = 200, threads: int | None = None) -> TermIndex:
+    def from_vectors(cls, vectors: np.ndarray, *, dictionary: str, bundle: str, m: int = 16,
+                     ef_construction: int = 100, threads: int | None = None) -> TermIndex:
         import hnswlib
 
         vectors = np.ascontiguousarray(vectors, dtype=np.float32)
@@ -133,3 +134,43 @@ class TermIndex:
             raise IndexStaleError(f"{directory}: {exc}") from None
         hnsw.set_ef(128)
         return cls(hnsw, vectors, manifest)
+
+
+# ----------------------------------------------------------------------------- prebuilt vectors
+
+PREBUILT = "prebuilt.npz"
+PREBUILT_INFO = "prebuilt.json"
+
+
+def attach_prebuilt(bundle_dir: str | Path, *, dictionary: str, vectors: np.ndarray) -> None:
+    """Store a dictionary's term vectors in a bundle (int8, one scale per vector), so that a
+    first launch builds its index in seconds instead of embedding every name."""
+    from .bundle import MANIFEST, read_manifest
+    from .fsutil import write_atomic
+
+    bundle_dir = Path(bundle_dir)
+    manifest = read_manifest(bundle_dir)
+    scale = np.maximum(np.abs(vectors).max(axis=1), 1e-12) / 127.0
+    quantized = np.round(vectors / scale[:, None]).astype(np.int8)
+    with open(bundle_dir / f".{PREBUILT}.tmp", "wb") as handle:
+        np.savez(handle, q=quantized, scale=scale.astype(np.float32))
+    os.replace(bundle_dir / f".{PREBUILT}.tmp", bundle_dir / PREBUILT)
+    write_atomic(bundle_dir / PREBUILT_INFO, json.dumps({"dictionary": dictionary, "count": len(vectors)}) + "\n")
+    files = {**manifest.files, PREBUILT: sha256_file(bundle_dir / PREBUILT),
+             PREBUILT_INFO: sha256_file(bundle_dir / PREBUILT_INFO)}
+    write_atomic(bundle_dir / MANIFEST, dataclasses.replace(manifest, files=files).to_json())
+
+
+def load_prebuilt(bundle_dir: str | Path, *, dictionary: str) -> np.ndarray | None:
+    """The bundle's prebuilt vectors if they were made for this dictionary, else None.
+    (The bundle manifest's sha256 check already covered both files.)"""
+    bundle_dir = Path(bundle_dir)
+    try:
+        info = json.loads((bundle_dir / PREBUILT_INFO).read_text())
+    except (OSError, ValueError):
+        return None
+    if info.get("dictionary") != dictionary:
+        return None
+    with np.load(bundle_dir / PREBUILT) as data:
+        vectors = data["q"].astype(np.float32) * data["scale"][:, None]
+    return vectors / np.linalg.norm(vectors, axis=1, keepdims=True).clip(min=1e-12)

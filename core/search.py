@@ -16,7 +16,7 @@ from .bundle import Embedder, Progress
 from .dictionary import Dictionary, Term, load_dictionary, read_synonyms
 from .errors import IndexStaleError
 from .fsutil import write_atomic
-from .index import TermIndex, cache_dir, data_dir, index_key
+from .index import TermIndex, cache_dir, data_dir, index_key, load_prebuilt
 from .lexical import CharNgramIndex
 from .text import compact, normalize
 
@@ -78,7 +78,12 @@ def open_index(dictionary: Dictionary, table: TermTable, embedder: Embedder, *,
         return TermIndex.load(directory, dictionary=fingerprint, bundle=embedder.fingerprint())
     except IndexStaleError as exc:
         log.info("building the index (%s)", exc)
-    index = TermIndex.build(table.texts, embedder, dictionary=fingerprint, progress=progress)
+    vectors = load_prebuilt(embedder.directory, dictionary=fingerprint)
+    if vectors is not None and len(vectors) == len(table):
+        log.info("building the index from the bundle's prebuilt vectors")
+        index = TermIndex.from_vectors(vectors, dictionary=fingerprint, bundle=embedder.fingerprint())
+    else:
+        index = TermIndex.build(table.texts, embedder, dictionary=fingerprint, progress=progress)
     index.save(directory)
     return index
 

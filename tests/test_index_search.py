@@ -148,3 +148,26 @@ def test_query_expansion_and_lexical_fusion(small_kcd, tiny_bundle, cache):
     # a misspelt name still finds its concept through the character n-gram signal
     hits = searcher.search("Other and unspecifed cirrhosis of livr", 3)
     assert hits[0].code == "K74.6" and hits[0].match == "dense"
+
+
+def test_prebuilt_vectors_in_the_bundle_skip_embedding(small_kcd, tiny_bundle, cache, tmp_path):
+    import shutil
+
+    from core.index import attach_prebuilt
+
+    bundle = tmp_path / "bundle"
+    shutil.copytree(tiny_bundle, bundle)
+    first = Searcher(load_dictionary(small_kcd), Embedder(bundle), cache=cache)
+    attach_prebuilt(bundle, dictionary=first.index.manifest.dictionary, vectors=first.index.vectors.astype(np.float32))
+    calls = []
+    second = Searcher(load_dictionary(small_kcd), Embedder(bundle), cache=tmp_path / "fresh-cache",
+                      progress=lambda d, t: calls.append(d) or True)
+    assert calls == []  # nothing was embedded
+    cosine = (second.index.vectors.astype(np.float32) * first.index.vectors.astype(np.float32)).sum(1)
+    assert cosine.min() > 0.999
+    assert second.search("간의 기타 및 상세불명의 경변증", 1)[0].code == "K74.6"
+    # vectors made for another dictionary are ignored
+    other = load_dictionary(small_kcd)
+    other.add_synonyms([("K74.6", "LC")], source="user")
+    third = Searcher(other, Embedder(bundle), cache=tmp_path / "third", progress=lambda d, t: calls.append(d) or True)
+    assert calls and len(third.index) == len(first.index) + 1
