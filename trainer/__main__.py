@@ -39,6 +39,38 @@ def cmd_run(args: argparse.Namespace) -> int:
     return 130 if result.interrupted else 0
 
 
+def cmd_release(args: argparse.Namespace) -> int:
+    """Train the default model, export it (int8) into assets/model, store the KCD-8 vectors.
+
+    The last checkpoint is exported, not the "best": the evaluation during training runs on
+    the benchmark's held-out codes, and choosing by it would tune on the test split."""
+    import random
+
+    from assets import DEFAULT_MODEL, KCD8
+    from core.dictionary import load_dictionary
+    from core.index import attach_prebuilt
+    from core.search import open_searcher
+    from export.onnx_export import ExportConfig, export_onnx
+
+    from .train import train
+
+    config = resolve_config(preset="default", overrides={"output": args.output, **_overrides(args.set)})
+    result = train(config, resume=args.resume)
+    if result.interrupted:
+        return 130
+    out = Path(args.bundle or DEFAULT_MODEL)
+    names = sorted({t.text for _, t in load_dictionary(KCD8).terms()})
+    sample = random.Random(0).sample(names, 500)
+    manifest = export_onnx(ExportConfig(checkpoint=result.output / "last", out=out, quantize="int8",
+                                        max_length=config.max_length), sample=sample)
+    print(f"exported {out}: parity min {manifest.parity['min']:.4f} mean {manifest.parity['mean']:.4f}")
+    searcher = open_searcher(model=out, user_synonyms=Path(args.output) / "no-user-synonyms.tsv")
+    attach_prebuilt(out, dictionary=searcher.index.manifest.dictionary,
+                    vectors=searcher.index.vectors.astype("float32"))
+    print(f"stored {len(searcher.index)} prebuilt vectors in {out}")
+    return 0
+
+
 def cmd_pairs(args: argparse.Namespace) -> int:
     from .pairs import make_pairs, write_pairs
     from .train import load_training_dictionary, split_rule
@@ -103,6 +135,13 @@ def main(argv: list[str] | None = None) -> int:
                      help="override any config field, e.g. --set batch_size=32")
     run.add_argument("--resume", action="store_true", help="continue from OUTPUT/last")
     run.set_defaults(run=cmd_run)
+
+    release = sub.add_parser("release", help="train, export and install the default model (assets/model)")
+    release.add_argument("--output", default="runs/default", help="run directory")
+    release.add_argument("--bundle", help="where the bundle goes (default: assets/model)")
+    release.add_argument("--set", action="append", default=[], metavar="KEY=VALUE")
+    release.add_argument("--resume", action="store_true")
+    release.set_defaults(run=cmd_release)
 
     pairs = sub.add_parser("pairs", help="write the reference's sent0/sent1/label pair file")
     pairs.add_argument("--dictionary", default="kcd")
