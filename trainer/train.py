@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from core.dictionary import Dictionary, load_dictionary, read_synonyms
+from core.dictionary import Dictionary, detect_format, load_dictionary, load_kostom, read_synonyms
 from core.evaluation import Names, evaluate_linking, held_out
 from core.fsutil import atomic_dir
 from core.index import cache_dir
@@ -36,19 +36,15 @@ def load_training_dictionary(config: TrainConfig) -> tuple[Dictionary, bool]:
     from assets import CURATED_SYNONYMS, KCD8
 
     path = KCD8 if config.dictionary == "kcd" else Path(config.dictionary)
-    if config.format == "kostom" or (config.format is None and config.dictionary != "kcd"):
-        from core.dictionary import detect_format, load_kostom
-
-        fmt = config.format or detect_format(path)
-        dictionary = (load_kostom(path, use_kostom_codes=config.use_kostom_codes) if fmt == "kostom"
-                      else load_dictionary(path, fmt))
+    fmt = config.format or detect_format(path)
+    if fmt == "kostom":
+        dictionary = load_kostom(path, use_kostom_codes=config.use_kostom_codes)
     else:
-        dictionary = load_dictionary(path, config.format)
-    is_kcd = config.dictionary == "kcd" or config.format == "kcd"
-    synonyms = config.synonyms or (str(CURATED_SYNONYMS) if config.dictionary == "kcd" else None)
+        dictionary = load_dictionary(path, fmt)
+    synonyms = config.synonyms or (CURATED_SYNONYMS if path == KCD8 else None)
     if synonyms:
         dictionary.add_synonyms(read_synonyms(synonyms), source="curated")
-    return dictionary, is_kcd
+    return dictionary, fmt == "kcd"
 
 
 def split_rule(is_kcd: bool) -> Callable[[str], bool]:
