@@ -115,16 +115,20 @@ def quality_lexical(names: Names, table: TermTable, dev: Sequence[DevQuery]) -> 
 
 
 def latency_queries(names: Names, dev: Sequence[DevQuery], count: int = 240) -> list[str]:
-    """Different, realistic queries: dev queries, then held-out names cut short (so they
-    take the dense path rather than the exact-match shortcut)."""
-    rng = np.random.default_rng(0)
-    picks = rng.choice(len(names.codes), size=count, replace=False)
-    cut = []
-    for i, row in enumerate(picks):
+    """`count` different, realistic queries: the dev queries, then dictionary names cut short
+    (so that they take the dense path rather than the exact-match shortcut)."""
+    queries = list(dict.fromkeys(q.query for q in dev))
+    seen = set(queries)
+    for i, row in enumerate(np.random.default_rng(0).permutation(len(names.codes))):
+        if len(queries) >= count:
+            break
         name = (names.ko if i % 2 else names.en)[row]
         words = name.split()
-        cut.append(" ".join(words[:-1]) if len(words) > 2 else name[: max(2, int(len(name) * 0.7))])
-    return list(dict.fromkeys([q.query for q in dev] + cut))[:count]
+        query = " ".join(words[:-1]) if len(words) > 2 else name[: max(2, int(len(name) * 0.7))]
+        if query not in seen:
+            seen.add(query)
+            queries.append(query)
+    return queries[:count]
 
 
 def speed(searcher: Searcher, queries: Sequence[str]) -> dict:
@@ -183,7 +187,8 @@ def machine() -> dict:
 
 
 def run_benchmark(*, name: str, model: Path | None, baselines: dict[str, Path], dev_path: Path,
-                  out_dir: Path, build: bool = True, log: Callable[[str], None] = print) -> dict:
+                  out_dir: Path, build: bool = True, quality: bool = True,
+                  log: Callable[[str], None] = print) -> dict:
     from assets import DEFAULT_MODEL, KCD8
 
     model = Path(model or DEFAULT_MODEL)
@@ -196,12 +201,15 @@ def run_benchmark(*, name: str, model: Path | None, baselines: dict[str, Path], 
         for label, path in [("model", model), *baselines.items()]:
             log(f"quality: {label} ({path})")
             searcher = open_searcher(model=path, user_synonyms=Path(scratch) / "none.tsv")
-            rows[label] = quality_dense(searcher, names, dev)
+            if quality:
+                rows[label] = quality_dense(searcher, names, dev)
             if label == "model":
                 log("speed: end-to-end single queries")
                 result["speed"] = speed(searcher, latency_queries(names, dev))
                 result["speed"]["threads"] = 2
                 result["speed"].update(memory_and_startup(path, cache=_default_cache()))
+                cold = memory_and_startup(path, cache=Path(scratch) / "cold-cache")
+                result["speed"]["first_launch_s"] = cold["first_result_s"]
                 result["speed"]["model_mb"] = (path / "model.onnx").stat().st_size / 1e6
                 result["speed"]["assets_mb"] = sum(
                     f.stat().st_size for f in (ROOT / "assets").rglob("*") if f.is_file()) / 1e6
@@ -210,8 +218,9 @@ def run_benchmark(*, name: str, model: Path | None, baselines: dict[str, Path], 
                     started = time.perf_counter()
                     open_searcher(model=path, cache=Path(scratch) / "cache", user_synonyms=Path(scratch) / "u.tsv")
                     result["speed"]["index_build_s"] = time.perf_counter() - started
-        log("quality: lexical character n-gram baseline")
-        rows["lexical"] = quality_lexical(names, TermTable(list(dictionary.terms())), dev)
+        if quality:
+            log("quality: lexical character n-gram baseline")
+            rows["lexical"] = quality_lexical(names, TermTable(list(dictionary.terms())), dev)
     result["quality"] = rows
     result["peak_rss_mb_benchmark_process"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -228,8 +237,14 @@ def _default_cache() -> Path:
 
 def render(result: dict) -> str:
     rows = result["quality"]
-    lines = [f"benchmark {result['name']}  ({result['machine']['cpu']}, {result['machine']['cores']} cores)", "",
-             "KCD-8 held-out linking (Acc@1 / Acc@5 / MRR@10):",
+    lines = [f"benchmark {result['name']}  ({result['machine']['cpu']}, {result['machine']['cores']} cores)", ""]
+    if rows:
+        lines += _quality_lines(rows)
+    return "\n".join(lines + _speed_lines(result.get("speed") or {}))
+
+
+def _quality_lines(rows: dict) -> list[str]:
+    lines = ["KCD-8 held-out linking (Acc@1 / Acc@5 / MRR@10):",
              format_table({k: {t: v[t] for t in ("ko2en", "en2ko", "mixed")} for k, v in rows.items()}), "",
              "Dev queries (Acc@1 / Acc@5):"]
     kinds = sorted({k for r in rows.values() for k in r["dev"]["by_kind"]}, key=lambda k: (k == "overall", k))
@@ -238,15 +253,20 @@ def render(result: dict) -> str:
         cells = "".join(f"{r['dev']['by_kind'][k]['acc1']:>13.1f}{r['dev']['by_kind'][k]['acc5']:>7.1f}"
                         if k in r["dev"]["by_kind"] else f"{'-':>20}" for k in kinds)
         lines.append(f"{label:<16}{cells}")
-    s = result.get("speed") or {}
+    return lines
+
+
+def _speed_lines(s: dict) -> list[str]:
+    lines: list[str] = []
     if s:
         lines += ["", "Speed, size and memory (model under test, onnxruntime CPU, 2 threads):",
                   f"  query latency end to end: p50 {s['p50_ms']:.1f} ms, p95 {s['p95_ms']:.1f} ms "
                   f"over {s['queries']} queries",
-                  f"  first result in a fresh process (warm cache): {s['first_result_s']:.1f} s; "
+                  f"  first result in a fresh process: {s['first_result_s']:.1f} s with the index cached, "
+                  f"{s.get('first_launch_s', float('nan')):.1f} s on a first launch (empty cache); "
                   f"peak RSS {s['peak_rss_mb']:.0f} MB",
                   f"  model.onnx {s['model_mb']:.1f} MB; assets/ {s['assets_mb']:.1f} MB; "
                   f"hnswlib recall@10 {s['hnsw_recall_at_10']:.3f}"]
         if "index_build_s" in s:
             lines.append(f"  index build from scratch: {s['index_build_s']:.1f} s")
-    return "\n".join(lines)
+    return lines
