@@ -30,7 +30,7 @@ def test_rank_metrics_code_or_exact_text_and_exclusion():
 
 def test_latency_queries_are_distinct_and_render_prints_tables():
     names = Names([f"C{i}" for i in range(300)], [f"한국어 이름 {i} 번째" for i in range(300)],
-                  [f"english name number {i}" for i in range(300)])
+                  [f"english name {i} alpha" for i in range(300)])
     queries = latency_queries(names, [DevQuery("당뇨", ("E14",), "ko")], count=200)
     assert len(queries) == len(set(queries)) == 200 and queries[0] == "당뇨"
     row = {t: {"acc1": 1.0, "acc5": 2.0, "mrr10": 1.5, "n": 1} for t in ("ko2en", "en2ko", "mixed")}
