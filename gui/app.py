@@ -257,7 +257,7 @@ class MainWindow(QMainWindow):
         worker = Worker(open_searcher, dictionary, format=fmt, model=model, cache=self.cache, with_progress=True)
         self.loading = worker
         self.status_dictionary.setText("Loading…")
-        dialog = QProgressDialog("Building the search index…", "Cancel", 0, 100, self)
+        dialog = QProgressDialog("Opening the dictionary and building the search index…", "Cancel", 0, 0, self)
         dialog.setWindowTitle("SapBERT-KO-EN Lookup")
         dialog.setWindowModality(Qt.WindowModality.WindowModal)
         dialog.setMinimumDuration(500)
@@ -286,8 +286,12 @@ class MainWindow(QMainWindow):
                 self.search_now()
 
         def failed(message: str) -> None:
-            if self.loading is worker:
-                self._update_status()
+            if self.loading is not worker:
+                return
+            self._update_status()
+            if worker.cancelled:
+                self.statusBar().showMessage("Loading cancelled; the previous dictionary stays in use.", 8000)
+            else:
                 self.show_error("Cannot open the dictionary or model", message)
 
         def finished() -> None:

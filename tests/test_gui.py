@@ -165,3 +165,17 @@ def test_batch_dialog_reports_an_unreadable_file(qtbot, window_factory, tmp_path
     with qtbot.waitSignal(dialog.failed):
         dialog.load_file(bad)
     assert not dialog.run_button.isEnabled()
+
+
+def test_cancelled_loading_keeps_the_previous_dictionary(qtbot, window_factory, tmp_path):
+    from tests.conftest import kcd_subset
+
+    window = window_factory()
+    before = window.searcher
+    other = kcd_subset(tmp_path / "other.tsv", prefixes=("C", "D"))
+    window.load(str(other), None, window.model_path)
+    worker = window.loading
+    worker.cancel()
+    qtbot.waitUntil(lambda: window.loading is None, timeout=60000)
+    assert window.searcher is before
+    assert "cancelled" in window.statusBar().currentMessage()
