@@ -88,6 +88,7 @@ class TermIndex:
               progress: Progress | None = None) -> TermIndex:
         """Embed `texts` (batched, length-sorted; `progress` may cancel) and index them."""
         vectors = embedder.encode(texts, batch_size=128, progress=progress)
+        embedder.release_batch_session()
         return cls.from_vectors(vectors, dictionary=dictionary, bundle=embedder.fingerprint())
 
     def knn(self, vector: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
