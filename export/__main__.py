@@ -43,7 +43,7 @@ def cmd_export(args: argparse.Namespace) -> int:
     from .onnx_export import ExportConfig, export_onnx
 
     config = ExportConfig(checkpoint=Path(args.checkpoint), out=Path(args.out), quantize=args.quantize,
-                          max_length=args.max_length)
+                          max_length=args.max_length, float_layers=args.float_layers)
     manifest = export_onnx(config, sample=_sample(args.sample_from, args.sample_size))
     print(f"wrote {args.out}: dim {manifest.dim}, pooling {manifest.pooling}, {manifest.quantization}, "
           f"parity min {manifest.parity['min']:.6f} mean {manifest.parity['mean']:.6f} "
@@ -101,6 +101,8 @@ def add_export_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", required=True, help="bundle directory to write")
     parser.add_argument("--quantize", choices=["none", "int8"], default="none")
     parser.add_argument("--max-length", type=int, default=64)
+    parser.add_argument("--float-layers", type=int, default=0,
+                        help="int8: keep the FFN output projection of the first N layers in float (parity)")
     parser.add_argument("--sample-from", help="dictionary whose names make the parity sample")
     parser.add_argument("--sample-size", type=int, default=500)
     parser.set_defaults(run=cmd_export)

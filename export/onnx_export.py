@@ -40,6 +40,7 @@ class ExportConfig:
     quantize: str = "none"  # "none" or "int8"
     max_length: int = 64
     opset: int = 17
+    float_layers: int = 0  # int8: keep the FFN output projection of the first N layers in float
 
     def __post_init__(self) -> None:
         if self.quantize not in MIN_PARITY:
@@ -49,16 +50,18 @@ class ExportConfig:
 
 
 def _save_tokenizer(checkpoint: Path, target: Path) -> None:
+    from tokenizers import Tokenizer
+
     source = checkpoint / "tokenizer.json"
     if source.is_file():
-        target.write_bytes(source.read_bytes())
+        Tokenizer.from_file(str(source)).save(str(target), pretty=False)
         return
     from transformers import AutoTokenizer
 
     tokenizer = AutoTokenizer.from_pretrained(str(checkpoint))
     if not getattr(tokenizer, "is_fast", False):
         raise ValueError(f"{checkpoint}: needs a fast tokenizer (tokenizer.json) to export")
-    tokenizer.backend_tokenizer.save(str(target))
+    tokenizer.backend_tokenizer.save(str(target), pretty=False)
 
 
 def _export_graph(model, path: Path, opset: int) -> None:
@@ -99,13 +102,20 @@ def _half_embeddings(path: Path) -> None:
     onnx.save(model, str(path))
 
 
-def _quantize(source: Path, target: Path) -> None:
-    """int8 weights for every MatMul (per channel, reduced range: the default kernels saturate
-    on AVX2 CPUs without VNNI), fp16 word embeddings (int8 ones cost too much parity)."""
+def _quantize(source: Path, target: Path, float_layers: int = 0) -> None:
+    """int8 weights for the MatMuls (per channel), fp16 word embeddings (int8 ones cost too
+    much parity). Fine-tuned encoders lose parity mostly in the FFN output projections of
+    their first layers, whose inputs (GELU outputs) have outliers: `float_layers` keeps
+    those of the first N layers in float32."""
+    import onnx
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
+    matmuls = [n.name for n in onnx.load(str(source), load_external_data=False).graph.node if n.op_type == "MatMul"]
+    keep = [n for n in matmuls for i in range(float_layers) if f"layer.{i}/output/dense/" in n]
+    if float_layers and len(keep) != float_layers:
+        raise ValueError(f"found {len(keep)} FFN output projections for float_layers={float_layers}")
     quantize_dynamic(str(source), str(target), weight_type=QuantType.QInt8, per_channel=True,
-                     reduce_range=True, op_types_to_quantize=["MatMul"])
+                     reduce_range=False, op_types_to_quantize=["MatMul"], nodes_to_exclude=keep)
     _half_embeddings(target)
 
 
@@ -141,7 +151,7 @@ def export_onnx(config: ExportConfig, *, sample: list[str] | None = None) -> Bun
             fp32 = Path(scratch) / "model.onnx"
             _export_graph(model, fp32, config.opset)
             if config.quantize == "int8":
-                _quantize(fp32, tmp / "model.onnx")
+                _quantize(fp32, tmp / "model.onnx", config.float_layers)
             else:
                 fp32.replace(tmp / "model.onnx")
         files = {name: sha256_file(tmp / name) for name in ("model.onnx", "tokenizer.json")}

@@ -110,3 +110,17 @@ def test_mlp_head_is_applied_and_exported(tiny_checkpoint, tmp_path):
     reloaded = SentenceEncoder.load(ckpt).eval()
     assert torch.allclose(reloaded(ids, mask), headed(ids, mask), atol=1e-6)
     assert export_onnx(ExportConfig(checkpoint=ckpt, out=tmp_path / "b")).dim == 16
+
+
+def test_int8_can_keep_the_first_ffn_output_projections_in_float(tiny_checkpoint, tmp_path):
+    import onnx
+
+    from export.onnx_export import ExportConfig, export_onnx
+
+    export_onnx(ExportConfig(checkpoint=tiny_checkpoint, out=tmp_path / "b", quantize="int8", float_layers=1))
+    nodes = {n.name: n.op_type for n in onnx.load(str(tmp_path / "b" / "model.onnx")).graph.node}
+    assert nodes["/backbone/encoder/layer.0/output/dense/MatMul"] == "MatMul"
+    assert "/backbone/encoder/layer.1/output/dense/MatMul" not in nodes  # quantized and renamed
+    assert any(op == "MatMulInteger" for op in nodes.values())
+    with pytest.raises(ValueError, match="float_layers=5"):
+        export_onnx(ExportConfig(checkpoint=tiny_checkpoint, out=tmp_path / "c", quantize="int8", float_layers=5))

@@ -62,7 +62,7 @@ def cmd_release(args: argparse.Namespace) -> int:
     names = sorted({t.text for _, t in load_dictionary(KCD8).terms()})
     sample = random.Random(0).sample(names, 500)
     manifest = export_onnx(ExportConfig(checkpoint=result.output / "last", out=out, quantize="int8",
-                                        max_length=config.max_length), sample=sample)
+                                        max_length=config.max_length, float_layers=6), sample=sample)
     print(f"exported {out}: parity min {manifest.parity['min']:.4f} mean {manifest.parity['mean']:.4f}")
     searcher = open_searcher(model=out, user_synonyms=Path(args.output) / "no-user-synonyms.tsv")
     attach_prebuilt(out, dictionary=searcher.index.manifest.dictionary,

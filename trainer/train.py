@@ -41,7 +41,7 @@ def load_training_dictionary(config: TrainConfig) -> tuple[Dictionary, bool]:
         dictionary = load_kostom(path, use_kostom_codes=config.use_kostom_codes)
     else:
         dictionary = load_dictionary(path, fmt)
-    synonyms = config.synonyms or (CURATED_SYNONYMS if path == KCD8 else None)
+    synonyms = config.synonyms or (CURATED_SYNONYMS if path == KCD8 and config.curated else None)
     if synonyms:
         dictionary.add_synonyms(read_synonyms(synonyms), source="curated")
     return dictionary, fmt == "kcd"
@@ -394,8 +394,9 @@ def train(config: TrainConfig, *, resume: bool = False, stop_after: int | None =
         if bar is not None:
             bar.close()
     elapsed = time.perf_counter() - started
-    summary = {"steps": step, "seconds": elapsed, "pairs_per_s": pairs_seen / max(elapsed, 1e-9),
-               "device": str(device), "history": history}
-    (output / "run_summary.json").write_text(json.dumps(summary, indent=2) + "\n")
+    if pairs_seen:  # a resume of a finished run leaves the summary of the run that trained
+        summary = {"steps": step, "seconds": elapsed, "pairs_per_s": pairs_seen / max(elapsed, 1e-9),
+                   "device": str(device), "history": history}
+        (output / "run_summary.json").write_text(json.dumps(summary, indent=2) + "\n")
     return RunResult(output, step, metrics, interrupted)
 
