@@ -75,7 +75,8 @@ def cmd_bench(args: argparse.Namespace) -> int:
         baselines[label] = Path(path)
     run_benchmark(name=args.name, model=Path(args.model) if args.model else None, baselines=baselines,
                   dev_path=Path(args.dev_queries or DEV_QUERIES), out_dir=ROOT / "bench" / "results",
-                  build=not args.no_build, quality=not args.speed_only, log=lambda m: print(m, file=sys.stderr))
+                  build=not args.no_build, quality=not args.speed_only,
+                  ablate_curated=args.ablate_curated, log=lambda m: print(m, file=sys.stderr))
     return 0
 
 
@@ -114,6 +115,8 @@ def main(argv: list[str] | None = None) -> int:
                        help="another bundle to compare, e.g. zero-shot=DIR")
     bench.add_argument("--dev-queries", help="default: ../shared/data/dev_queries.tsv")
     bench.add_argument("--no-build", action="store_true", help="skip timing an index build from scratch")
+    bench.add_argument("--ablate-curated", action="store_true",
+                       help="also run the dev queries without the curated synonym list")
     bench.add_argument("--speed-only", action="store_true", help="skip the quality section")
     bench.set_defaults(run=cmd_bench)
 

@@ -187,7 +187,7 @@ def machine() -> dict:
 
 
 def run_benchmark(*, name: str, model: Path | None, baselines: dict[str, Path], dev_path: Path,
-                  out_dir: Path, build: bool = True, quality: bool = True,
+                  out_dir: Path, build: bool = True, quality: bool = True, ablate_curated: bool = False,
                   log: Callable[[str], None] = print) -> dict:
     from assets import DEFAULT_MODEL, KCD8
 
@@ -218,8 +218,18 @@ def run_benchmark(*, name: str, model: Path | None, baselines: dict[str, Path], 
                     started = time.perf_counter()
                     open_searcher(model=path, cache=Path(scratch) / "cache", user_synonyms=Path(scratch) / "u.tsv")
                     result["speed"]["index_build_s"] = time.perf_counter() - started
+        if quality and ablate_curated:
+            log("quality: the model under test without the curated synonym list (dev queries)")
+            plain = open_searcher(model=model, user_synonyms=Path(scratch) / "none.tsv", curated=False)
+            rows["model w/o curated"] = {**{t: rows["model"][t] for t in ("ko2en", "en2ko", "mixed")},
+                                         "dev": dev_accuracy(dev, lambda q: [h.code for h in plain.search(q, 5)])}
         if quality:
             log("quality: lexical character n-gram baseline")
+            from assets import CURATED_SYNONYMS
+
+            from .dictionary import read_synonyms
+
+            dictionary.add_synonyms(read_synonyms(CURATED_SYNONYMS), source="curated")  # as the product has
             rows["lexical"] = quality_lexical(names, TermTable(list(dictionary.terms())), dev)
     result["quality"] = rows
     result["peak_rss_mb_benchmark_process"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024

@@ -92,7 +92,7 @@ class Searcher:
     """The search API shared by the CLI and the GUI."""
 
     candidates = 50  # texts taken from each of the dense and the lexical index
-    lexical_weight = 0.3  # weight of the character n-gram cosine beside the dense cosine
+    lexical_weight = 0.5  # weight of the character n-gram cosine beside the dense cosine
 
     def __init__(self, dictionary: Dictionary, embedder: Embedder, *, cache: Path | None = None,
                  progress: Progress | None = None, user_synonyms: Path | None = None,
@@ -232,7 +232,8 @@ def user_synonyms_file(dictionary_path: Path) -> Path:
 
 def open_searcher(dictionary: str | Path | None = None, *, format: str | None = None,
                   model: str | Path | None = None, user_synonyms: str | Path | None = None,
-                  cache: Path | None = None, progress: Progress | None = None) -> Searcher:
+                  cache: Path | None = None, progress: Progress | None = None,
+                  curated: bool = True) -> Searcher:
     """A Searcher over a dictionary file and a model bundle.
 
     Defaults: the bundled KCD-8 (with the curated synonym list), the bundled model (or
@@ -244,7 +245,7 @@ def open_searcher(dictionary: str | Path | None = None, *, format: str | None = 
 
     path = Path(dictionary) if dictionary else KCD8
     data = load_dictionary(path, format)
-    if path.resolve() == KCD8.resolve():
+    if curated and path.resolve() == KCD8.resolve():
         data.add_synonyms(read_synonyms(CURATED_SYNONYMS), source="curated")
     embedder = Embedder(Path(model or os.environ.get("SAPBERT_KO_EN_MODEL") or DEFAULT_MODEL))
     user = Path(user_synonyms) if user_synonyms else user_synonyms_file(path)
