@@ -4,6 +4,7 @@ score, and the benchmark's lexical baseline. Spacing- and punctuation-insensitiv
 from __future__ import annotations
 
 import math
+from array import array
 from collections import Counter
 from collections.abc import Sequence
 
@@ -29,8 +30,7 @@ class CharNgramIndex:
 
     def __init__(self, texts: Sequence[str]) -> None:
         vocab: dict[str, int] = {}
-        docs: list[int] = []
-        grams: list[int] = []
+        docs, grams = array("i"), array("i")  # compact: a list of ints would cost ~100 MB at peak
         for doc, text in enumerate(texts):
             key = f"#{compact(text)}#"
             for n in NGRAMS:
@@ -38,7 +38,9 @@ class CharNgramIndex:
                     grams.append(vocab.setdefault(key[i : i + n], len(vocab)))
                     docs.append(doc)
         self.size, self.vocab = len(texts), vocab
-        pairs = np.asarray(grams, dtype=np.int64) * max(1, self.size) + np.asarray(docs, dtype=np.int64)
+        pairs = np.frombuffer(grams, dtype=np.int32).astype(np.int64) * max(1, self.size)
+        pairs += np.frombuffer(docs, dtype=np.int32)
+        del grams, docs
         unique, tf = np.unique(pairs, return_counts=True)  # sorted by gram, then doc
         gram_of, doc_of = np.divmod(unique, max(1, self.size))
         df = np.bincount(gram_of, minlength=len(vocab))

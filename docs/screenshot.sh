@@ -11,5 +11,5 @@ sleep 1
 DISPLAY=:97 QT_QPA_PLATFORM=xcb python -m gui --query "$query" &
 app=$!
 sleep "${WAIT:-25}"
-DISPLAY=:97 import -window root "$out"
+DISPLAY=:97 import -window root -crop 1100x680+0+0 +repage "$out"
 echo "wrote $out"
