@@ -173,7 +173,7 @@ class MainWindow(QMainWindow):
         header = self.table.horizontalHeader()
         header.setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
         header.setStretchLastSection(False)
-        for column, width in enumerate((66, 200, 230, 150, 52)):
+        for column, width in enumerate((66, 185, 215, 145, 52)):
             self.table.setColumnWidth(column, width)
         self.detail = DetailPane()
 
@@ -191,7 +191,7 @@ class MainWindow(QMainWindow):
         splitter.addWidget(self.detail)
         splitter.setStretchFactor(0, 3)
         splitter.setStretchFactor(1, 2)
-        splitter.setSizes([730, 370])
+        splitter.setSizes([740, 360])
         self.setCentralWidget(splitter)
         self.status_dictionary = QLabel()
         self.status_latency = QLabel()
