@@ -114,7 +114,7 @@ def main(argv: list[str] | None = None) -> int:
     bench.add_argument("--baseline", action="append", default=[], metavar="LABEL=DIR",
                        help="another bundle to compare, e.g. zero-shot=DIR")
     bench.add_argument("--dev-queries", help="default: ../shared/data/dev_queries.tsv")
-    bench.add_argument("--no-build", action="store_true", help="skip timing an index build from scratch")
+    bench.add_argument("--no-build", action="store_true", help="skip timing index builds and a first launch on an empty cache")
     bench.add_argument("--ablate-curated", action="store_true",
                        help="also run the dev queries without the curated synonym list")
     bench.add_argument("--speed-only", action="store_true", help="skip the quality section")

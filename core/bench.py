@@ -208,8 +208,9 @@ def run_benchmark(*, name: str, model: Path | None, baselines: dict[str, Path], 
                 result["speed"] = speed(searcher, latency_queries(names, dev))
                 result["speed"]["threads"] = "1 per single query, 2 for batches"
                 result["speed"].update(memory_and_startup(path, cache=_default_cache()))
-                cold = memory_and_startup(path, cache=Path(scratch) / "cold-cache")
-                result["speed"]["first_launch_s"] = cold["first_result_s"]
+                if build:
+                    cold = memory_and_startup(path, cache=Path(scratch) / "cold-cache")
+                    result["speed"]["first_launch_s"] = cold["first_result_s"]
                 result["speed"]["model_mb"] = (path / "model.onnx").stat().st_size / 1e6
                 result["speed"]["assets_mb"] = sum(
                     f.stat().st_size for f in (ROOT / "assets").rglob("*") if f.is_file()) / 1e6
