@@ -150,10 +150,8 @@ class Searcher:
         hits = []
         for compact_code, code in self.codes.items():
             if compact_code.startswith(key):
-                concept = self.dictionary.concepts[code]
-                term = next(t for t in concept.terms)
-                exact = compact_code == key
-                hits.append(self._hit(code, term, 1.0 if exact else 0.99, "code"))
+                term = self.dictionary.concepts[code].terms[0]
+                hits.append(self._hit(code, term, 1.0 if compact_code == key else 0.99, "code"))
         hits.sort(key=lambda h: (-h.score, len(h.code), h.code))
         return hits[:k]
 
