@@ -140,7 +140,8 @@ def export_onnx(config: ExportConfig, *, sample: list[str] | None = None) -> Bun
     Raises:
         ParityError: the minimum cosine over `sample` is below 0.999 (fp32) or 0.98 (int8).
     """
-    require("onnx", "export")
+    for module in ("onnx", "torch", "transformers"):
+        require(module, "export")
     from trainer.model import SentenceEncoder
 
     model = SentenceEncoder.load(config.checkpoint).eval()

@@ -8,7 +8,7 @@ import logging
 import sys
 from pathlib import Path
 
-from core.errors import LookupAppError
+from core.errors import LookupAppError, MissingExtraError, require
 
 from .config import PRESETS, resolve_config
 
@@ -120,6 +120,12 @@ def cmd_eval(args: argparse.Namespace) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
+    for module in ("torch", "transformers"):
+        try:
+            require(module, "train")
+        except MissingExtraError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 2
     parser = argparse.ArgumentParser(prog="python -m trainer", description=__doc__)
     parser.add_argument("-v", "--verbose", action="store_true")
     sub = parser.add_subparsers(dest="command", required=True)
