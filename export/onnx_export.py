@@ -58,7 +58,7 @@ def _save_tokenizer(checkpoint: Path, target: Path) -> None:
         return
     from transformers import AutoTokenizer
 
-    tokenizer = AutoTokenizer.from_pretrained(str(checkpoint))
+    tokenizer = AutoTokenizer.from_pretrained(str(checkpoint), local_files_only=True)
     if not getattr(tokenizer, "is_fast", False):
         raise ValueError(f"{checkpoint}: needs a fast tokenizer (tokenizer.json) to export")
     tokenizer.backend_tokenizer.save(str(target), pretty=False)

@@ -110,7 +110,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
         checkpoints.insert(0, ("zero-shot base", str(base)))
     for label, directory in checkpoints:
         model = SentenceEncoder.load(directory).to(device).eval()
-        tokenizer = AutoTokenizer.from_pretrained(directory)
+        tokenizer = AutoTokenizer.from_pretrained(directory, local_files_only=True)
         encode = lambda t: encode_texts(model, tokenizer, t, device=device, max_length=args.max_length)  # noqa: E731
         rows[f"{label}"] = evaluate_linking(encode, names)
     print(format_table(rows))
@@ -171,7 +171,7 @@ def main(argv: list[str] | None = None) -> int:
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
         return args.run(args)
-    except (LookupAppError, ValueError, FileNotFoundError) as exc:
+    except (LookupAppError, ValueError, OSError) as exc:  # OSError: a model not found locally
         print(f"error: {exc}", file=sys.stderr)
         return 2
 

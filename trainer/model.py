@@ -99,13 +99,13 @@ class SentenceEncoder(nn.Module):
         from transformers import AutoConfig, AutoModel
 
         spec = spec or EncoderSpec.read(directory)
-        config = AutoConfig.from_pretrained(str(directory))
+        config = AutoConfig.from_pretrained(str(directory), local_files_only=True)
         if dropout is not None:
             for key in ("hidden_dropout_prob", "attention_probs_dropout_prob"):
                 if hasattr(config, key):
                     setattr(config, key, dropout)
         backbone = AutoModel.from_pretrained(
-            str(directory), config=config, add_pooling_layer=spec.pooling == "pooler_output"
+            str(directory), config=config, add_pooling_layer=spec.pooling == "pooler_output", local_files_only=True
         )
         model = cls(backbone, spec)
         head_file = Path(directory) / "head.safetensors"

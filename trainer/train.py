@@ -136,7 +136,7 @@ def build_model(config: TrainConfig, base: Path | str):
     spec = EncoderSpec(pooling=config.pooling or spec.pooling,
                        prefix=spec.prefix if config.prefix is None else config.prefix,
                        head=config.head or spec.head)
-    tokenizer = AutoTokenizer.from_pretrained(str(base))
+    tokenizer = AutoTokenizer.from_pretrained(str(base), local_files_only=True)
     model = SentenceEncoder.load(base, spec=spec, dropout=config.dropout)
     if config.layers:
         layers = model.backbone.encoder.layer
