@@ -17,16 +17,19 @@ log = logging.getLogger("core")
 def open_searcher(dictionary: str | None, format: str | None, model: str | None, *, quiet: bool = False):
     from .search import open_searcher as open_
 
-    return open_(dictionary, format=format, model=model,
-                 progress=None if quiet else ProgressBar("building the index"))
+    return open_(
+        dictionary, format=format, model=model, progress=None if quiet else ProgressBar("building the index")
+    )
 
 
 def _print_table(query: str, hits) -> None:
     print(f"query: {query}")
     print(f"{'#':>2}  {'code':<8} {'score':>6}  {'match':<6} {'Korean':<28} English  [matched]")
     for rank, hit in enumerate(hits, start=1):
-        print(f"{rank:>2}  {hit.code:<8} {hit.score:>6.3f}  {hit.match:<6} {hit.name_ko:<28} "
-              f"{hit.name_en}  [{hit.matched}]")
+        print(
+            f"{rank:>2}  {hit.code:<8} {hit.score:>6.3f}  {hit.match:<6} {hit.name_ko:<28} "
+            f"{hit.name_en}  [{hit.matched}]"
+        )
 
 
 def cmd_search(args: argparse.Namespace) -> int:
@@ -61,7 +64,9 @@ def cmd_index_prebuild(args: argparse.Namespace) -> int:
 
     searcher = open_searcher(args.dictionary, args.format, args.model)
     vectors = searcher.index.vectors.astype("float32")
-    attach_prebuilt(searcher.embedder.directory, dictionary=searcher.index.manifest.dictionary, vectors=vectors)
+    attach_prebuilt(
+        searcher.embedder.directory, dictionary=searcher.index.manifest.dictionary, vectors=vectors
+    )
     print(f"stored {len(vectors)} vectors in {searcher.embedder.directory}")
     return 0
 
@@ -73,10 +78,17 @@ def cmd_bench(args: argparse.Namespace) -> int:
     for item in args.baseline:
         label, _, path = item.partition("=")
         baselines[label] = Path(path)
-    run_benchmark(name=args.name, model=Path(args.model) if args.model else None, baselines=baselines,
-                  dev_path=Path(args.dev_queries or DEV_QUERIES), out_dir=ROOT / "bench" / "results",
-                  build=not args.no_build, quality=not args.speed_only,
-                  ablate_curated=args.ablate_curated, log=lambda m: print(m, file=sys.stderr))
+    run_benchmark(
+        name=args.name,
+        model=Path(args.model) if args.model else None,
+        baselines=baselines,
+        dev_path=Path(args.dev_queries or DEV_QUERIES),
+        out_dir=ROOT / "bench" / "results",
+        build=not args.no_build,
+        quality=not args.speed_only,
+        ablate_curated=args.ablate_curated,
+        log=lambda m: print(m, file=sys.stderr),
+    )
     return 0
 
 
@@ -111,18 +123,31 @@ def main(argv: list[str] | None = None) -> int:
     bench = sub.add_parser("bench", help="the benchmark (../shared/BENCHMARK.md sections 1-2)")
     bench.add_argument("--name", required=True, help="results go to bench/results/NAME.json")
     bench.add_argument("--model", help="bundle under test (default: assets/model)")
-    bench.add_argument("--baseline", action="append", default=[], metavar="LABEL=DIR",
-                       help="another bundle to compare, e.g. zero-shot=DIR")
+    bench.add_argument(
+        "--baseline",
+        action="append",
+        default=[],
+        metavar="LABEL=DIR",
+        help="another bundle to compare, e.g. zero-shot=DIR",
+    )
     bench.add_argument("--dev-queries", help="default: ../shared/data/dev_queries.tsv")
-    bench.add_argument("--no-build", action="store_true", help="skip timing index builds and a first launch on an empty cache")
-    bench.add_argument("--ablate-curated", action="store_true",
-                       help="also run the dev queries without the curated synonym list")
+    bench.add_argument(
+        "--no-build",
+        action="store_true",
+        help="skip timing index builds and a first launch on an empty cache",
+    )
+    bench.add_argument(
+        "--ablate-curated",
+        action="store_true",
+        help="also run the dev queries without the curated synonym list",
+    )
     bench.add_argument("--speed-only", action="store_true", help="skip the quality section")
     bench.set_defaults(run=cmd_bench)
 
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
-                        format="%(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s"
+    )
     try:
         return args.run(args)
     except LookupAppError as exc:

@@ -30,8 +30,9 @@ def read_table(path: str | Path) -> tuple[list[str], list[list[str]]]:
     return rows[0], [row for row in rows[1:] if any(cell.strip() for cell in row)]
 
 
-def map_terms(searcher: Searcher, terms: Sequence[str], *, k: int = 3,
-              progress: Progress | None = None) -> list[tuple[str, list[Hit]]]:
+def map_terms(
+    searcher: Searcher, terms: Sequence[str], *, k: int = 3, progress: Progress | None = None
+) -> list[tuple[str, list[Hit]]]:
     """Each term with its top-k concepts."""
     results = searcher.search_many(terms, k, progress=progress)
     return list(zip(terms, results))

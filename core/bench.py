@@ -26,7 +26,7 @@ import numpy as np
 from .dictionary import load_dictionary
 from .evaluation import Names, evaluate_linking, format_table, held_out, ranks_from_scores, summarize
 from .lexical import CharNgramIndex
-from .search import Hit, Searcher, TermTable, open_searcher
+from .search import Searcher, TermTable, open_searcher
 from .text import normalize
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -45,7 +45,9 @@ def read_dev_queries(path: str | Path) -> list[DevQuery]:
     return [DevQuery(q, tuple(a.split(",")), k) for q, a, k in (r.split("\t") for r in rows if r.strip())]
 
 
-def dev_accuracy(queries: Sequence[DevQuery], search: Callable[[str], list[str]]) -> dict[str, dict[str, float]]:
+def dev_accuracy(
+    queries: Sequence[DevQuery], search: Callable[[str], list[str]]
+) -> dict[str, dict[str, float]]:
     """Acc@1 / Acc@5 per kind and overall; `search` returns ranked concept codes."""
     ranks: dict[str, list[int]] = {}
     misses = []
@@ -56,9 +58,14 @@ def dev_accuracy(queries: Sequence[DevQuery], search: Callable[[str], list[str]]
             ranks.setdefault(kind, []).append(rank)
         if rank != 1:
             misses.append({"query": q.query, "accept": q.accept, "top5": codes, "rank": rank})
-    table = {k: {"acc1": 100 * float(np.mean(np.array(r) == 1)),
-                 "acc5": 100 * float(np.mean((np.array(r) >= 1) & (np.array(r) <= 5))), "n": len(r)}
-             for k, r in ranks.items()}
+    table = {
+        k: {
+            "acc1": 100 * float(np.mean(np.array(r) == 1)),
+            "acc5": 100 * float(np.mean((np.array(r) >= 1) & (np.array(r) <= 5))),
+            "n": len(r),
+        }
+        for k, r in ranks.items()
+    }
     return {"by_kind": table, "misses": misses}
 
 
@@ -96,8 +103,14 @@ def quality_lexical(names: Names, table: TermTable, dev: Sequence[DevQuery]) -> 
         for start in range(0, len(queries), 256):
             end = start + 256
             scores = np.stack([index.scores(q) for q in queries[start:end]])
-            ranks += ranks_from_scores(scores, gold.codes[start:end], gold_texts[start:end], codes, texts,
-                                       exclude_texts=None if exclude is None else exclude[start:end])
+            ranks += ranks_from_scores(
+                scores,
+                gold.codes[start:end],
+                gold_texts[start:end],
+                codes,
+                texts,
+                exclude_texts=None if exclude is None else exclude[start:end],
+            )
         results[task] = summarize(ranks)
     lexical = CharNgramIndex(table.texts)
 
@@ -147,9 +160,13 @@ def speed(searcher: Searcher, queries: Sequence[str]) -> dict:
         exact = set(np.argsort(-(matrix @ vector))[:10].tolist())
         labels, _ = searcher.index.knn(vector, 10)
         recall.append(len(exact & set(labels.tolist())) / 10)
-    return {"queries": len(times), "p50_ms": float(np.percentile(times, 50)),
-            "p95_ms": float(np.percentile(times, 95)), "mean_ms": float(np.mean(times)),
-            "hnsw_recall_at_10": float(np.mean(recall))}
+    return {
+        "queries": len(times),
+        "p50_ms": float(np.percentile(times, 50)),
+        "p95_ms": float(np.percentile(times, 95)),
+        "mean_ms": float(np.mean(times)),
+        "hnsw_recall_at_10": float(np.mean(recall)),
+    }
 
 
 def memory_and_startup(model: Path, cache: Path) -> dict:
@@ -160,7 +177,8 @@ def memory_and_startup(model: Path, cache: Path) -> dict:
         f"s=open_searcher(model={str(model)!r}, cache=__import__('pathlib').Path({str(cache)!r}))\n"
         "s.search('간경화', 10); first=time.perf_counter()-t\n"
         "for q in ['liver cirrhosis','당뇨','K74.6','급성 appendicitis','copd']*10: s.search(q, 10)\n"
-        "print(json.dumps({'first_result_s': first, 'peak_rss_mb': resource.getrusage(resource.RUSAGE_SELF).ru_maxrss/1024}))"
+        "peak=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss/1024\n"
+        "print(json.dumps({'first_result_s': first, 'peak_rss_mb': peak}))"
     )
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True)
     return json.loads(out.stdout.strip().splitlines()[-1])
@@ -178,17 +196,35 @@ def machine() -> dict:
     import onnxruntime
 
     try:
-        commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=ROOT, capture_output=True, text=True).stdout.strip()
+        commit = subprocess.run(
+            ["git", "rev-parse", "HEAD"], cwd=ROOT, capture_output=True, text=True
+        ).stdout.strip()
     except OSError:
         commit = ""
-    return {"cpu": cpu, "cores": os.cpu_count(), "platform": platform.platform(), "python": platform.python_version(),
-            "onnxruntime": onnxruntime.__version__, "numpy": np.__version__, "git_commit": commit,
-            "providers": onnxruntime.get_available_providers()}
+    return {
+        "cpu": cpu,
+        "cores": os.cpu_count(),
+        "platform": platform.platform(),
+        "python": platform.python_version(),
+        "onnxruntime": onnxruntime.__version__,
+        "numpy": np.__version__,
+        "git_commit": commit,
+        "providers": onnxruntime.get_available_providers(),
+    }
 
 
-def run_benchmark(*, name: str, model: Path | None, baselines: dict[str, Path], dev_path: Path,
-                  out_dir: Path, build: bool = True, quality: bool = True, ablate_curated: bool = False,
-                  log: Callable[[str], None] = print) -> dict:
+def run_benchmark(
+    *,
+    name: str,
+    model: Path | None,
+    baselines: dict[str, Path],
+    dev_path: Path,
+    out_dir: Path,
+    build: bool = True,
+    quality: bool = True,
+    ablate_curated: bool = False,
+    log: Callable[[str], None] = print,
+) -> dict:
     from assets import DEFAULT_MODEL, KCD8
 
     model = Path(model or DEFAULT_MODEL)
@@ -212,18 +248,23 @@ def run_benchmark(*, name: str, model: Path | None, baselines: dict[str, Path], 
                     cold = memory_and_startup(path, cache=Path(scratch) / "cold-cache")
                     result["speed"]["first_launch_s"] = cold["first_result_s"]
                 result["speed"]["model_mb"] = (path / "model.onnx").stat().st_size / 1e6
-                result["speed"]["assets_mb"] = sum(
-                    f.stat().st_size for f in (ROOT / "assets").rglob("*") if f.is_file()) / 1e6
+                result["speed"]["assets_mb"] = (
+                    sum(f.stat().st_size for f in (ROOT / "assets").rglob("*") if f.is_file()) / 1e6
+                )
                 if build:
                     log("speed: index build from scratch (embedding + hnswlib)")
                     started = time.perf_counter()
-                    open_searcher(model=path, cache=Path(scratch) / "cache", user_synonyms=Path(scratch) / "u.tsv")
+                    open_searcher(
+                        model=path, cache=Path(scratch) / "cache", user_synonyms=Path(scratch) / "u.tsv"
+                    )
                     result["speed"]["index_build_s"] = time.perf_counter() - started
         if quality and ablate_curated:
             log("quality: the model under test without the curated synonym list (dev queries)")
             plain = open_searcher(model=model, user_synonyms=Path(scratch) / "none.tsv", curated=False)
-            rows["model w/o curated"] = {**{t: rows["model"][t] for t in ("ko2en", "en2ko", "mixed")},
-                                         "dev": dev_accuracy(dev, lambda q: [h.code for h in plain.search(q, 5)])}
+            rows["model w/o curated"] = {
+                **{t: rows["model"][t] for t in ("ko2en", "en2ko", "mixed")},
+                "dev": dev_accuracy(dev, lambda q: [h.code for h in plain.search(q, 5)]),
+            }
         if quality:
             log("quality: lexical character n-gram baseline")
             from assets import CURATED_SYNONYMS
@@ -248,21 +289,31 @@ def _default_cache() -> Path:
 
 def render(result: dict) -> str:
     rows = result["quality"]
-    lines = [f"benchmark {result['name']}  ({result['machine']['cpu']}, {result['machine']['cores']} cores)", ""]
+    lines = [
+        f"benchmark {result['name']}  ({result['machine']['cpu']}, {result['machine']['cores']} cores)",
+        "",
+    ]
     if rows:
         lines += _quality_lines(rows)
     return "\n".join(lines + _speed_lines(result.get("speed") or {}))
 
 
 def _quality_lines(rows: dict) -> list[str]:
-    lines = ["KCD-8 held-out linking (Acc@1 / Acc@5 / MRR@10):",
-             format_table({k: {t: v[t] for t in ("ko2en", "en2ko", "mixed")} for k, v in rows.items()}), "",
-             "Dev queries (Acc@1 / Acc@5):"]
+    lines = [
+        "KCD-8 held-out linking (Acc@1 / Acc@5 / MRR@10):",
+        format_table({k: {t: v[t] for t in ("ko2en", "en2ko", "mixed")} for k, v in rows.items()}),
+        "",
+        "Dev queries (Acc@1 / Acc@5):",
+    ]
     kinds = sorted({k for r in rows.values() for k in r["dev"]["by_kind"]}, key=lambda k: (k == "overall", k))
     lines.append(f"{'model':<16}" + "".join(f"{k:>20}" for k in kinds))
     for label, r in rows.items():
-        cells = "".join(f"{r['dev']['by_kind'][k]['acc1']:>13.1f}{r['dev']['by_kind'][k]['acc5']:>7.1f}"
-                        if k in r["dev"]["by_kind"] else f"{'-':>20}" for k in kinds)
+        cells = "".join(
+            f"{r['dev']['by_kind'][k]['acc1']:>13.1f}{r['dev']['by_kind'][k]['acc5']:>7.1f}"
+            if k in r["dev"]["by_kind"]
+            else f"{'-':>20}"
+            for k in kinds
+        )
         lines.append(f"{label:<16}{cells}")
     return lines
 
@@ -270,15 +321,20 @@ def _quality_lines(rows: dict) -> list[str]:
 def _speed_lines(s: dict) -> list[str]:
     lines: list[str] = []
     if s:
-        lines += ["", "Speed, size and memory (model under test, onnxruntime CPU: 1 thread per query, 2 for batches):",
-                  f"  query latency end to end: p50 {s['p50_ms']:.1f} ms, p95 {s['p95_ms']:.1f} ms "
-                  f"over {s['queries']} queries",
-                  f"  first result in a fresh process: {s['first_result_s']:.1f} s with the index cached, "
-                  f"{s.get('first_launch_s', float('nan')):.1f} s on a first launch (empty cache); "
-                  f"peak RSS {s['peak_rss_mb']:.0f} MB",
-                  f"  model.onnx {s['model_mb']:.1f} MB; assets/ {s['assets_mb']:.1f} MB; "
-                  f"hnswlib recall@10 {s['hnsw_recall_at_10']:.3f}"]
+        lines += [
+            "",
+            "Speed, size and memory (model under test, onnxruntime CPU: 1 thread per query, 2 for batches):",
+            f"  query latency end to end: p50 {s['p50_ms']:.1f} ms, p95 {s['p95_ms']:.1f} ms "
+            f"over {s['queries']} queries",
+            f"  first result in a fresh process: {s['first_result_s']:.1f} s with the index cached, "
+            f"{s.get('first_launch_s', float('nan')):.1f} s on a first launch (empty cache); "
+            f"peak RSS {s['peak_rss_mb']:.0f} MB",
+            f"  model.onnx {s['model_mb']:.1f} MB; assets/ {s['assets_mb']:.1f} MB; "
+            f"hnswlib recall@10 {s['hnsw_recall_at_10']:.3f}",
+        ]
         if "index_build_s" in s:
-            lines.append(f"  index build on an empty cache (from the bundle's prebuilt vectors when it has them): "
-                         f"{s['index_build_s']:.1f} s")
+            lines.append(
+                f"  index build on an empty cache (from the bundle's prebuilt vectors when it has them): "
+                f"{s['index_build_s']:.1f} s"
+            )
     return lines

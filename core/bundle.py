@@ -158,8 +158,9 @@ class Embedder:
         (vectors,) = session.run(["embedding"], {"input_ids": ids, "attention_mask": mask})
         return vectors.astype(np.float32, copy=False)
 
-    def encode(self, texts: str | Sequence[str], *, batch_size: int = 64,
-               progress: Progress | None = None) -> np.ndarray:
+    def encode(
+        self, texts: str | Sequence[str], *, batch_size: int = 64, progress: Progress | None = None
+    ) -> np.ndarray:
         """Sentence vectors (n, dim), L2-normalised; a single string gives (dim,).
 
         Texts are normalised with `core.text.normalize` and batched by length. `progress`

@@ -152,8 +152,16 @@ class _Builder:
         self.empty = 0
         self.duplicates = 0
 
-    def add(self, code: str, text: str, *, system: str, lang: str | None = None,
-            preferred: bool = False, parent: str | None = None) -> None:
+    def add(
+        self,
+        code: str,
+        text: str,
+        *,
+        system: str,
+        lang: str | None = None,
+        preferred: bool = False,
+        parent: str | None = None,
+    ) -> None:
         text = text.strip().strip('"').strip()
         if not code or is_empty_term(text):
             self.empty += 1
@@ -280,8 +288,9 @@ def load_table(path: str | Path) -> Dictionary:
             raise DictionaryError(path, f"lang must be 'ko' or 'en', found {lang!r}", number)
         code = fields[columns["code"]].strip()
         first_of_lang = code not in builder.concepts
-        builder.add(code, fields[columns["term"]], system=path.stem, lang=lang or None,
-                    preferred=first_of_lang)
+        builder.add(
+            code, fields[columns["term"]], system=path.stem, lang=lang or None, preferred=first_of_lang
+        )
     return builder.build(path.name)
 
 
@@ -356,7 +365,11 @@ def read_synonyms(path: str | Path) -> list[tuple[str, str]]:
         return []
     rows = []
     for number, fields in _rows(path, _decode(path, path.read_bytes(), "utf-8-sig"), "\t"):
-        if not fields or fields[0].startswith("#") or fields[:2] in (["code", "term"], ["token", "expansion"]):
+        if (
+            not fields
+            or fields[0].startswith("#")
+            or fields[:2] in (["code", "term"], ["token", "expansion"])
+        ):
             continue
         _need(path, number, fields, 2, "code, term")
         rows.append((fields[0].strip(), fields[1].strip()))

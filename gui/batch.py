@@ -48,8 +48,14 @@ class BatchDialog(QDialog):
         self.table = QTableView()
         self.table.setModel(self.model)
         controls = QHBoxLayout()
-        for widget in (self.open_button, QLabel("Column:"), self.column, self.run_button, self.cancel_button,
-                       self.save_button):
+        for widget in (
+            self.open_button,
+            QLabel("Column:"),
+            self.column,
+            self.run_button,
+            self.cancel_button,
+            self.save_button,
+        ):
             controls.addWidget(widget)
         layout = QVBoxLayout(self)
         layout.addWidget(self.file_label)
@@ -70,13 +76,17 @@ class BatchDialog(QDialog):
         self.open_button.setEnabled(not busy)
 
     def _error(self, message: str) -> None:
-        box = QMessageBox(QMessageBox.Icon.Warning, "Batch mapping", message, QMessageBox.StandardButton.Ok, self)
+        box = QMessageBox(
+            QMessageBox.Icon.Warning, "Batch mapping", message, QMessageBox.StandardButton.Ok, self
+        )
         box.open()
         self.error_box = box
         self.failed.emit(message)
 
     def choose_file(self) -> None:
-        path, _ = QFileDialog.getOpenFileName(self, "Terms to map", "", "Tables (*.csv *.tsv *.txt);;All files (*)")
+        path, _ = QFileDialog.getOpenFileName(
+            self, "Terms to map", "", "Tables (*.csv *.tsv *.txt);;All files (*)"
+        )
         if path:
             self.load_file(path)
 

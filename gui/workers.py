@@ -33,7 +33,9 @@ class Worker(QRunnable):
 
     _alive: set[Worker] = set()
 
-    def __init__(self, fn: Callable[..., Any], *args: Any, with_progress: bool = False, **kwargs: Any) -> None:
+    def __init__(
+        self, fn: Callable[..., Any], *args: Any, with_progress: bool = False, **kwargs: Any
+    ) -> None:
         super().__init__()
         self.fn, self.args, self.kwargs = fn, args, kwargs
         self.with_progress = with_progress

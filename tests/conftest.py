@@ -33,8 +33,15 @@ def tiny_checkpoint(tmp_path_factory, small_kcd) -> Path:
     from trainer.tiny import build_tiny_checkpoint
 
     texts = [t.text for _, t in load_dictionary(KCD8).terms()][:4000]
-    return build_tiny_checkpoint(tmp_path_factory.mktemp("tiny") / "ckpt", texts, hidden=32, layers=2,
-                                 heads=2, vocab=800, pooling="mean")
+    return build_tiny_checkpoint(
+        tmp_path_factory.mktemp("tiny") / "ckpt",
+        texts,
+        hidden=32,
+        layers=2,
+        heads=2,
+        vocab=800,
+        pooling="mean",
+    )
 
 
 @pytest.fixture(scope="session")

@@ -33,7 +33,12 @@ def test_torch_and_onnx_agree(tiny_checkpoint, tiny_bundle):
     from trainer.model import SentenceEncoder
 
     model = SentenceEncoder.load(tiny_checkpoint).eval()
-    texts = ["간경화", "liver cirrhosis", "제2형 당뇨병", "type 2 diabetes mellitus without complications"] * 3
+    texts = [
+        "간경화",
+        "liver cirrhosis",
+        "제2형 당뇨병",
+        "type 2 diabetes mellitus without complications",
+    ] * 3
     measured = parity(model, tiny_bundle, texts)
     assert measured["min"] >= 0.999
 
@@ -42,8 +47,11 @@ def test_progress_can_cancel(tiny_bundle):
     embedder = Embedder(tiny_bundle)
     seen = []
     with pytest.raises(InterruptedError):
-        embedder.encode([f"term {i}" for i in range(10)], batch_size=2,
-                        progress=lambda done, total: seen.append(done) or done < 4)
+        embedder.encode(
+            [f"term {i}" for i in range(10)],
+            batch_size=2,
+            progress=lambda done, total: seen.append(done) or done < 4,
+        )
     assert seen == [2, 4]
 
 
@@ -123,4 +131,6 @@ def test_int8_can_keep_the_first_ffn_output_projections_in_float(tiny_checkpoint
     assert "/backbone/encoder/layer.1/output/dense/MatMul" not in nodes  # quantized and renamed
     assert any(op == "MatMulInteger" for op in nodes.values())
     with pytest.raises(ValueError, match="float_layers=5"):
-        export_onnx(ExportConfig(checkpoint=tiny_checkpoint, out=tmp_path / "c", quantize="int8", float_layers=5))
+        export_onnx(
+            ExportConfig(checkpoint=tiny_checkpoint, out=tmp_path / "c", quantize="int8", float_layers=5)
+        )

@@ -33,30 +33,43 @@ def test_kcd_fragment_subcodes_get_contextual_names(small_kcd):
 
 
 def test_kostom_cp949_groups_by_cui_and_falls_back_to_kostom_code(tmp_path):
-    path = write_kostom(tmp_path / "kostom.txt", [
-        ["H1", "H1", "Liver Cirrhosis", "간경화", "C0023890", ""],
-        ["H2", "H2", '"Cirrhosis of liver"', "간경변증", "C0023890", ""],
-        ["H3", "H3", "spleen and stomach dampness-heat pattern", "비위습열증", "", ""],
-    ])
+    path = write_kostom(
+        tmp_path / "kostom.txt",
+        [
+            ["H1", "H1", "Liver Cirrhosis", "간경화", "C0023890", ""],
+            ["H2", "H2", '"Cirrhosis of liver"', "간경변증", "C0023890", ""],
+            ["H3", "H3", "spleen and stomach dampness-heat pattern", "비위습열증", "", ""],
+        ],
+    )
     assert detect_format(path) == "kostom"
     d = load_dictionary(path)
     assert sorted(d.concepts) == ["C0023890", "H3"]
-    assert {t.text for t in d.concepts["C0023890"].terms} == {"Liver Cirrhosis", "간경화", "Cirrhosis of liver", "간경변증"}
+    assert {t.text for t in d.concepts["C0023890"].terms} == {
+        "Liver Cirrhosis",
+        "간경화",
+        "Cirrhosis of liver",
+        "간경변증",
+    }
     assert d.concepts["H3"].system == "KOSTOM"
     assert list(load_kostom(path, use_kostom_codes=False).concepts) == ["C0023890"]
 
 
 def test_utf8_file_read_as_kostom_names_line(tmp_path):
     path = tmp_path / "bad.txt"
-    path.write_bytes((KOSTOM_HEADER.encode("cp949") + "H1\tH1\tx\t간\tC0000001\n".encode("cp949")
-                      + b"H2\tH2\ty\t\xff\xfe\xff\tC0000002\n"))
+    path.write_bytes(
+        (
+            KOSTOM_HEADER.encode("cp949")
+            + "H1\tH1\tx\t간\tC0000001\n".encode("cp949")
+            + b"H2\tH2\ty\t\xff\xfe\xff\tC0000002\n"
+        )
+    )
     with pytest.raises(DictionaryError, match=r"bad.txt:3: not valid cp949"):
         load_kostom(path)
 
 
 def test_table_csv_and_tsv(tmp_path):
     csv = tmp_path / "terms.csv"
-    csv.write_text("code,term,lang\nX1,간경화,ko\nX1,liver cirrhosis,en\nX2,\"hypertension, essential\",\n")
+    csv.write_text('code,term,lang\nX1,간경화,ko\nX1,liver cirrhosis,en\nX2,"hypertension, essential",\n')
     d = load_dictionary(csv)
     assert detect_format(csv) == "table"
     assert d.concepts["X2"].terms[0].text == "hypertension, essential"
@@ -69,19 +82,25 @@ def test_table_csv_and_tsv(tmp_path):
 def test_mrconso(tmp_path):
     path = tmp_path / "MRCONSO.RRF"
     row = "C0023890|{lat}|P|L1|PF|S1|Y|A1||||MSH|PT|D1|{text}|0|N||\n"
-    path.write_text(row.format(lat="ENG", text="Liver Cirrhosis") + row.format(lat="KOR", text="간경화")
-                    + row.format(lat="FRE", text="Cirrhose"))
+    path.write_text(
+        row.format(lat="ENG", text="Liver Cirrhosis")
+        + row.format(lat="KOR", text="간경화")
+        + row.format(lat="FRE", text="Cirrhose")
+    )
     d = load_dictionary(path)
     assert [t.text for t in d.concepts["C0023890"].terms] == ["Liver Cirrhosis", "간경화"]
     assert any("other than English and Korean" in w for w in d.warnings)
 
 
-@pytest.mark.parametrize("content, message", [
-    ("code,term\nX1\n", r"terms.csv:2: expected 2 columns"),
-    ("code,name\nX1,a\n", r"terms.csv:1: missing column\(s\) \['term'\]"),
-    ("code,term\n", r"no terms found"),
-    ("code,term,lang\nX1,a,fr\n", r"terms.csv:2: lang must be"),
-])
+@pytest.mark.parametrize(
+    "content, message",
+    [
+        ("code,term\nX1\n", r"terms.csv:2: expected 2 columns"),
+        ("code,name\nX1,a\n", r"terms.csv:1: missing column\(s\) \['term'\]"),
+        ("code,term\n", r"no terms found"),
+        ("code,term,lang\nX1,a,fr\n", r"terms.csv:2: lang must be"),
+    ],
+)
 def test_malformed_tables_name_file_and_line(tmp_path, content, message):
     path = tmp_path / "terms.csv"
     path.write_text(content)

@@ -20,8 +20,13 @@ from gui.models import BatchModel, ResultsModel  # noqa: E402
 def window_factory(qtbot, small_kcd, tiny_bundle, cache, tmp_path):
     def make(**kwargs):
         settings = QSettings(str(tmp_path / "settings.ini"), QSettings.Format.IniFormat)
-        options = {"dictionary": str(small_kcd), "model": str(tiny_bundle), "settings": settings,
-                   "cache": cache, "debounce_ms": 10}
+        options = {
+            "dictionary": str(small_kcd),
+            "model": str(tiny_bundle),
+            "settings": settings,
+            "cache": cache,
+            "debounce_ms": 10,
+        }
         options.update(kwargs)
         window = MainWindow(**options)
         qtbot.addWidget(window)
@@ -30,6 +35,7 @@ def window_factory(qtbot, small_kcd, tiny_bundle, cache, tmp_path):
                 pass
             qtbot.waitUntil(lambda: window.loading is None, timeout=60000)
         return window
+
     return make
 
 
@@ -98,8 +104,12 @@ def test_code_query_with_language_filter(qtbot, window_factory):
 def test_results_model_passes_qt_model_tester(qtmodeltester):
     model = ResultsModel()
     synonyms = (Term("간경화", "ko"), Term("cirrhosis", "en"))
-    model.set_hits([Hit("K74.6", "간경화", "cirrhosis", "간경화", "ko", 0.9, "dense", synonyms),
-                    Hit("K70.3", "알콜성", "alcoholic", "alcoholic", "en", 0.8, "dense", synonyms)])
+    model.set_hits(
+        [
+            Hit("K74.6", "간경화", "cirrhosis", "간경화", "ko", 0.9, "dense", synonyms),
+            Hit("K70.3", "알콜성", "alcoholic", "alcoholic", "en", 0.8, "dense", synonyms),
+        ]
+    )
     qtmodeltester.check(model)
     batch = BatchModel()
     batch.set_rows([("LC", [model.hit(0), model.hit(1)]), ("nothing", [])])

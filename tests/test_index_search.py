@@ -47,8 +47,9 @@ def test_index_save_load_and_stale_detection(tmp_path):
 
 @pytest.fixture()
 def searcher(small_kcd, tiny_bundle, cache, tmp_path):
-    return Searcher(load_dictionary(small_kcd), Embedder(tiny_bundle), cache=cache,
-                    user_synonyms=tmp_path / "user.tsv")
+    return Searcher(
+        load_dictionary(small_kcd), Embedder(tiny_bundle), cache=cache, user_synonyms=tmp_path / "user.tsv"
+    )
 
 
 def test_results_are_concepts_with_codes_and_synonyms(searcher):
@@ -86,8 +87,9 @@ def test_user_synonym_is_found_at_once_and_after_reopening(searcher, small_kcd, 
     assert not searcher.add_synonym("K74.6", "lc")  # already there
     with pytest.raises(KeyError):
         searcher.add_synonym("NOPE", "x")
-    again = Searcher(load_dictionary(small_kcd), Embedder(tiny_bundle), cache=cache,
-                     user_synonyms=tmp_path / "user.tsv")
+    again = Searcher(
+        load_dictionary(small_kcd), Embedder(tiny_bundle), cache=cache, user_synonyms=tmp_path / "user.tsv"
+    )
     hit = again.search("LC", 3)[0]
     assert hit.code == "K74.6" and hit.match == "exact"
     assert any(t.text == "LC" and t.source == "user" for t in hit.synonyms)
@@ -96,13 +98,21 @@ def test_user_synonym_is_found_at_once_and_after_reopening(searcher, small_kcd, 
 def test_index_is_cached_and_a_damaged_cache_is_rebuilt(small_kcd, tiny_bundle, cache):
     first = Searcher(load_dictionary(small_kcd), Embedder(tiny_bundle), cache=cache)
     calls = []
-    second = Searcher(load_dictionary(small_kcd), Embedder(tiny_bundle), cache=cache,
-                      progress=lambda d, t: calls.append(d) or True)
+    second = Searcher(
+        load_dictionary(small_kcd),
+        Embedder(tiny_bundle),
+        cache=cache,
+        progress=lambda d, t: calls.append(d) or True,
+    )
     assert calls == [] and len(second.index) == len(first.index)
     (index_dir,) = (cache / "index").iterdir()
     (index_dir / "vectors.npy").write_bytes(b"garbage")
-    third = Searcher(load_dictionary(small_kcd), Embedder(tiny_bundle), cache=cache,
-                     progress=lambda d, t: calls.append(d) or True)
+    third = Searcher(
+        load_dictionary(small_kcd),
+        Embedder(tiny_bundle),
+        cache=cache,
+        progress=lambda d, t: calls.append(d) or True,
+    )
     assert calls and third.search("K74.6", 1)[0].code == "K74.6"
 
 
@@ -110,11 +120,29 @@ def test_cli_batch_writes_json_lines(small_kcd, tiny_bundle, cache, tmp_path):
     queries = tmp_path / "q.txt"
     queries.write_text("K74.6\n간의 기타 및 상세불명의 경변증\n\nliver\n", encoding="utf-8")
     out = subprocess.run(
-        [sys.executable, "-m", "core", "search", "--batch", str(queries), "--dictionary", str(small_kcd),
-         "--model", str(tiny_bundle), "-k", "3"],
-        cwd=ROOT, capture_output=True, text=True, check=True,
-        env={**__import__("os").environ, "SAPBERT_KO_EN_CACHE": str(cache),
-             "SAPBERT_KO_EN_DATA": str(tmp_path / "data")},
+        [
+            sys.executable,
+            "-m",
+            "core",
+            "search",
+            "--batch",
+            str(queries),
+            "--dictionary",
+            str(small_kcd),
+            "--model",
+            str(tiny_bundle),
+            "-k",
+            "3",
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
+        env={
+            **__import__("os").environ,
+            "SAPBERT_KO_EN_CACHE": str(cache),
+            "SAPBERT_KO_EN_DATA": str(tmp_path / "data"),
+        },
     )
     rows = [json.loads(line) for line in out.stdout.splitlines()]
     assert [r["query"] for r in rows] == ["K74.6", "간의 기타 및 상세불명의 경변증", "liver"]
@@ -125,8 +153,12 @@ def test_cli_batch_writes_json_lines(small_kcd, tiny_bundle, cache, tmp_path):
 def test_cli_reports_a_bad_dictionary(tmp_path, tiny_bundle, cache):
     bad = tmp_path / "bad.csv"
     bad.write_text("code,term\nX1\n")
-    out = subprocess.run([sys.executable, "-m", "core", "search", "x", "--dictionary", str(bad),
-                          "--model", str(tiny_bundle)], cwd=ROOT, capture_output=True, text=True)
+    out = subprocess.run(
+        [sys.executable, "-m", "core", "search", "x", "--dictionary", str(bad), "--model", str(tiny_bundle)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+    )
     assert out.returncode == 2 and "bad.csv:2: expected 2 columns" in out.stderr
 
 
@@ -142,8 +174,12 @@ def test_char_ngram_index_is_spacing_insensitive_and_tolerates_typos():
 
 
 def test_query_expansion_and_lexical_fusion(small_kcd, tiny_bundle, cache):
-    searcher = Searcher(load_dictionary(small_kcd), Embedder(tiny_bundle), cache=cache,
-                        expansions={"lt": "left", "oa": "osteoarthritis"})
+    searcher = Searcher(
+        load_dictionary(small_kcd),
+        Embedder(tiny_bundle),
+        cache=cache,
+        expansions={"lt": "left", "oa": "osteoarthritis"},
+    )
     assert searcher.expand("Lt. knee OA") == "left knee osteoarthritis"
     # a misspelt name still finds its concept through the character n-gram signal
     hits = searcher.search("Other and unspecifed cirrhosis of livr", 3)
@@ -158,10 +194,16 @@ def test_prebuilt_vectors_in_the_bundle_skip_embedding(small_kcd, tiny_bundle, c
     bundle = tmp_path / "bundle"
     shutil.copytree(tiny_bundle, bundle)
     first = Searcher(load_dictionary(small_kcd), Embedder(bundle), cache=cache)
-    attach_prebuilt(bundle, dictionary=first.index.manifest.dictionary, vectors=first.index.vectors.astype(np.float32))
+    attach_prebuilt(
+        bundle, dictionary=first.index.manifest.dictionary, vectors=first.index.vectors.astype(np.float32)
+    )
     calls = []
-    second = Searcher(load_dictionary(small_kcd), Embedder(bundle), cache=tmp_path / "fresh-cache",
-                      progress=lambda d, t: calls.append(d) or True)
+    second = Searcher(
+        load_dictionary(small_kcd),
+        Embedder(bundle),
+        cache=tmp_path / "fresh-cache",
+        progress=lambda d, t: calls.append(d) or True,
+    )
     assert calls == []  # nothing was embedded
     cosine = (second.index.vectors.astype(np.float32) * first.index.vectors.astype(np.float32)).sum(1)
     assert cosine.min() > 0.999
@@ -169,5 +211,7 @@ def test_prebuilt_vectors_in_the_bundle_skip_embedding(small_kcd, tiny_bundle, c
     # vectors made for another dictionary are ignored
     other = load_dictionary(small_kcd)
     other.add_synonyms([("K74.6", "LC")], source="user")
-    third = Searcher(other, Embedder(bundle), cache=tmp_path / "third", progress=lambda d, t: calls.append(d) or True)
+    third = Searcher(
+        other, Embedder(bundle), cache=tmp_path / "third", progress=lambda d, t: calls.append(d) or True
+    )
     assert calls and len(third.index) == len(first.index) + 1

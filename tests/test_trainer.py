@@ -67,24 +67,32 @@ def test_loss_recipe_is_validated_and_overridable():
 
 
 def test_pairs_follow_the_reference_rules(tmp_path):
-    path = write_kostom(tmp_path / "kostom.txt", [
-        ["H1", "H1", "Liver Cirrhosis", "간경화", "C0023890", ""],
-        ["H2", "H2", "Cirrhosis, liver", "간경변증", "C0023890", ""],
-        ["H3", "H3", "n/a", "null", "C0000001", ""],
-        ["H4", "H4", "spleen and stomach dampness-heat pattern", "비위습열증", "", ""],
-        ["H5", "H5", "Bell's palsy", "벨마비", "C0376175", ""],
-    ] + [[f"H{i}", f"H{i}", f"term {i}", f"용어 {i}", "C0009999", ""] for i in range(6, 20)])
+    path = write_kostom(
+        tmp_path / "kostom.txt",
+        [
+            ["H1", "H1", "Liver Cirrhosis", "간경화", "C0023890", ""],
+            ["H2", "H2", "Cirrhosis, liver", "간경변증", "C0023890", ""],
+            ["H3", "H3", "n/a", "null", "C0000001", ""],
+            ["H4", "H4", "spleen and stomach dampness-heat pattern", "비위습열증", "", ""],
+            ["H5", "H5", "Bell's palsy", "벨마비", "C0376175", ""],
+        ]
+        + [[f"H{i}", f"H{i}", f"term {i}", f"용어 {i}", "C0009999", ""] for i in range(6, 20)],
+    )
     dictionary = load_dictionary(path)
     pairs = make_pairs(dictionary, max_pairs=50, seed=42)
     by_label = {}
     for p in pairs:
         by_label.setdefault(p.label, []).append(p)
     assert len(by_label["C0023890"]) == 6  # 4 terms -> C(4,2)
-    assert ("liver cirrhosis", "간경화") in {(p.sent0, p.sent1) for p in by_label["C0023890"]} | \
-        {(p.sent1, p.sent0) for p in by_label["C0023890"]}
+    assert ("liver cirrhosis", "간경화") in {(p.sent0, p.sent1) for p in by_label["C0023890"]} | {
+        (p.sent1, p.sent0) for p in by_label["C0023890"]
+    }
     assert "C0000001" not in by_label  # n/a / null dropped
     assert by_label["H4"][0].sent0 in ("spleen and stomach dampness-heat pattern", "비위습열증")
-    assert {p.sent0 for p in by_label["C0376175"]} | {p.sent1 for p in by_label["C0376175"]} == {"bells palsy", "벨마비"}
+    assert {p.sent0 for p in by_label["C0376175"]} | {p.sent1 for p in by_label["C0376175"]} == {
+        "bells palsy",
+        "벨마비",
+    }
     assert len(by_label["C0009999"]) == 50  # 28 terms -> 378 pairs, down-sampled
     assert make_pairs(dictionary, seed=42) == pairs  # seeded
     write_pairs(pairs, tmp_path / "pairs.tsv")
@@ -101,11 +109,14 @@ def test_kcd_training_pairs_never_contain_held_out_codes():
     pairs = make_pairs(dictionary, include=lambda code: not rule(code))
     assert is_kcd and rule is held_out
     assert pairs and not any(held_out(p.label) for p in pairs)
-    held_names = {t.text.lower() for c in dictionary.concepts if held_out(c) for t in dictionary.concepts[c].terms}
+    held_names = {
+        t.text.lower() for c in dictionary.concepts if held_out(c) for t in dictionary.concepts[c].terms
+    }
     assert len([c for c in dictionary.concepts if held_out(c)]) == 2162
     # no held-out concept's own name sneaks in under another code's label either
-    only_held = held_names - {t.text.lower() for c in dictionary.concepts if not held_out(c)
-                              for t in dictionary.concepts[c].terms}
+    only_held = held_names - {
+        t.text.lower() for c in dictionary.concepts if not held_out(c) for t in dictionary.concepts[c].terms
+    }
     texts = {p.sent0 for p in pairs} | {p.sent1 for p in pairs}
     assert not {t for t in only_held if t in texts}
 
@@ -127,10 +138,18 @@ def test_batches_are_label_aware_and_deterministic():
 @pytest.fixture()
 def tiny_run(tmp_path, small_kcd, cache):
     def run(name, **changes):
-        overrides = {"dictionary": str(small_kcd), "format": "kcd", "output": str(tmp_path / name),
-                     "max_steps": "30", "eval_every": "10", "batch_size": "8", "dropout": "0.1"}
+        overrides = {
+            "dictionary": str(small_kcd),
+            "format": "kcd",
+            "output": str(tmp_path / name),
+            "max_steps": "30",
+            "eval_every": "10",
+            "batch_size": "8",
+            "dropout": "0.1",
+        }
         overrides.update(changes)
         return resolve_config(preset="tiny", overrides=overrides)
+
     return run
 
 

@@ -34,8 +34,18 @@ def cmd_run(args: argparse.Namespace) -> int:
             overrides[key] = getattr(args, key)
     config = resolve_config(preset=args.preset, file=args.config, overrides=overrides)
     result = train(config, resume=args.resume)
-    print(json.dumps({"output": str(result.output), "steps": result.steps, "interrupted": result.interrupted,
-                      "metrics": result.metrics}, indent=2, ensure_ascii=False))
+    print(
+        json.dumps(
+            {
+                "output": str(result.output),
+                "steps": result.steps,
+                "interrupted": result.interrupted,
+                "metrics": result.metrics,
+            },
+            indent=2,
+            ensure_ascii=False,
+        )
+    )
     return 130 if result.interrupted else 0
 
 
@@ -61,12 +71,21 @@ def cmd_release(args: argparse.Namespace) -> int:
     out = Path(args.bundle or DEFAULT_MODEL)
     names = sorted({t.text for _, t in load_dictionary(KCD8).terms()})
     sample = random.Random(0).sample(names, 500)
-    manifest = export_onnx(ExportConfig(checkpoint=result.output / "last", out=out, quantize="int8",
-                                        max_length=config.max_length, float_layers=6), sample=sample)
+    manifest = export_onnx(
+        ExportConfig(
+            checkpoint=result.output / "last",
+            out=out,
+            quantize="int8",
+            max_length=config.max_length,
+            float_layers=6,
+        ),
+        sample=sample,
+    )
     print(f"exported {out}: parity min {manifest.parity['min']:.4f} mean {manifest.parity['mean']:.4f}")
     searcher = open_searcher(model=out, user_synonyms=Path(args.output) / "no-user-synonyms.tsv")
-    attach_prebuilt(out, dictionary=searcher.index.manifest.dictionary,
-                    vectors=searcher.index.vectors.astype("float32"))
+    attach_prebuilt(
+        out, dictionary=searcher.index.manifest.dictionary, vectors=searcher.index.vectors.astype("float32")
+    )
     print(f"stored {len(searcher.index)} prebuilt vectors in {out}")
     return 0
 
@@ -75,12 +94,21 @@ def cmd_pairs(args: argparse.Namespace) -> int:
     from .pairs import make_pairs, write_pairs
     from .train import load_training_dictionary, split_rule
 
-    config = resolve_config(overrides={"dictionary": args.dictionary, "format": args.format,
-                                       "use_kostom_codes": not args.no_kostom_codes})
+    config = resolve_config(
+        overrides={
+            "dictionary": args.dictionary,
+            "format": args.format,
+            "use_kostom_codes": not args.no_kostom_codes,
+        }
+    )
     dictionary, is_kcd = load_training_dictionary(config)
     rule = split_rule(is_kcd)
-    pairs = make_pairs(dictionary, max_pairs=args.max_pairs, seed=args.seed,
-                       include=(lambda code: not rule(code)) if is_kcd or args.split else None)
+    pairs = make_pairs(
+        dictionary,
+        max_pairs=args.max_pairs,
+        seed=args.seed,
+        include=(lambda code: not rule(code)) if is_kcd or args.split else None,
+    )
     write_pairs(pairs, args.out)
     print(f"{len(pairs)} pairs from {len({p.label for p in pairs})} concepts -> {args.out}")
     return 0
@@ -137,8 +165,13 @@ def main(argv: list[str] | None = None) -> int:
     run.add_argument("--dictionary", help="dictionary file, or 'kcd' for the bundled KCD-8")
     run.add_argument("--format", choices=["kcd", "kostom", "table", "mrconso"])
     run.add_argument("--output", help="run directory (checkpoints in last/ and best/)")
-    run.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
-                     help="override any config field, e.g. --set batch_size=32")
+    run.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override any config field, e.g. --set batch_size=32",
+    )
     run.add_argument("--resume", action="store_true", help="continue from OUTPUT/last")
     run.set_defaults(run=cmd_run)
 
@@ -167,8 +200,10 @@ def main(argv: list[str] | None = None) -> int:
     evaluate.set_defaults(run=cmd_eval)
 
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=logging.INFO if args.verbose else logging.WARNING,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
     try:
         return args.run(args)
     except (LookupAppError, ValueError, OSError) as exc:  # OSError: a model not found locally

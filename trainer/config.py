@@ -61,7 +61,9 @@ class TrainConfig:
     max_pairs: int = 50
     use_kostom_codes: bool = True
     seed: int = 42
-    tiny: dict[str, int] = field(default_factory=lambda: {"hidden": 64, "layers": 2, "heads": 2, "vocab": 1000})
+    tiny: dict[str, int] = field(
+        default_factory=lambda: {"hidden": 64, "layers": 2, "heads": 2, "vocab": 1000}
+    )
 
     def __post_init__(self) -> None:
         if self.pooling is not None and self.pooling not in POOLINGS:
@@ -84,8 +86,11 @@ class TrainConfig:
         self.loss_config()  # validates the overrides
 
     def loss_config(self) -> LossConfig:
-        overrides = {k: getattr(self, k) for k in ("threshold", "scale_pos", "scale_neg", "margin", "mining")
-                     if getattr(self, k) is not None}
+        overrides = {
+            k: getattr(self, k)
+            for k in ("threshold", "scale_pos", "scale_neg", "margin", "mining")
+            if getattr(self, k) is not None
+        }
         return dataclasses.replace(RECIPES[self.loss], **overrides)
 
     def to_json(self) -> str:
@@ -94,21 +99,58 @@ class TrainConfig:
 
 PRESETS: dict[str, dict[str, Any]] = {
     # the SapBERT-KO-EN seed: klue/bert-base, 1 epoch, batch 64, max length 64, cls pooling
-    "seed": {"model": "klue/bert-base", "pooling": "cls", "epochs": 1, "batch_size": 64,
-             "max_length": 64, "dropout": 0.1, "eval_every": 100, "lr": 5e-5, "loss": "reference",
-             "precision": "auto"},
+    "seed": {
+        "model": "klue/bert-base",
+        "pooling": "cls",
+        "epochs": 1,
+        "batch_size": 64,
+        "max_length": 64,
+        "dropout": 0.1,
+        "eval_every": 100,
+        "lr": 5e-5,
+        "loss": "reference",
+        "precision": "auto",
+    },
     # the same recipe from the offline base (multilingual-e5-small, mean pooling, "query: ")
-    "offline": {"model": "offline", "epochs": 1, "batch_size": 64, "max_length": 64,
-                "dropout": 0.1, "eval_every": 100, "lr": 5e-5, "loss": "reference", "precision": "auto"},
+    "offline": {
+        "model": "offline",
+        "epochs": 1,
+        "batch_size": 64,
+        "max_length": 64,
+        "dropout": 0.1,
+        "eval_every": 100,
+        "lr": 5e-5,
+        "loss": "reference",
+        "precision": "auto",
+    },
     # the shipped default model: the offline base (all 12 layers; a 6-layer cut was measured
     # clearly weaker) trained one epoch on the KCD-8 training split's names
-    "default": {"model": "offline", "curated": False, "epochs": 1, "batch_size": 64, "max_length": 48,
-                "dropout": 0.1, "eval_every": 100, "lr": 5e-5, "loss": "reference", "precision": "auto",
-                "eval_candidates": "held_out"},
+    "default": {
+        "model": "offline",
+        "curated": False,
+        "epochs": 1,
+        "batch_size": 64,
+        "max_length": 48,
+        "dropout": 0.1,
+        "eval_every": 100,
+        "lr": 5e-5,
+        "loss": "reference",
+        "precision": "auto",
+        "eval_candidates": "held_out",
+    },
     # a small random BERT: for tests and quick CPU runs
-    "tiny": {"model": "tiny", "pooling": "cls", "epochs": 1, "batch_size": 16, "max_length": 24,
-             "dropout": 0.0, "eval_every": 20, "lr": 1e-3, "precision": "fp32",
-             "eval_candidates": "held_out"},
+    "tiny": {
+        "model": "tiny",
+        "pooling": "cls",
+        "epochs": 1,
+        "batch_size": 16,
+        "max_length": 24,
+        "dropout": 0.0,
+        "eval_every": 20,
+        "lr": 1e-3,
+        "precision": "fp32",
+        "eval_candidates": "held_out",
+    },
 }
 
 
@@ -136,8 +178,9 @@ def _coerce(name: str, value: Any) -> Any:
     return value
 
 
-def resolve_config(*, preset: str | None = None, file: str | Path | None = None,
-                   overrides: dict[str, Any] | None = None) -> TrainConfig:
+def resolve_config(
+    *, preset: str | None = None, file: str | Path | None = None, overrides: dict[str, Any] | None = None
+) -> TrainConfig:
     """Preset, then TOML file, then overrides (each later one wins)."""
     values: dict[str, Any] = {}
     if preset is not None:

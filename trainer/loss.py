@@ -44,8 +44,9 @@ RECIPES = {
 }
 
 
-def multi_similarity_loss(embeddings: torch.Tensor, labels: torch.Tensor,
-                          config: LossConfig = RECIPES["reference"]) -> torch.Tensor:
+def multi_similarity_loss(
+    embeddings: torch.Tensor, labels: torch.Tensor, config: LossConfig = RECIPES["reference"]
+) -> torch.Tensor:
     """Multi-similarity loss of a batch.
 
     Args:

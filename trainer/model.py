@@ -42,8 +42,9 @@ class EncoderSpec:
         (Path(directory) / SPEC_FILE).write_text(json.dumps(asdict(self), indent=2) + "\n")
 
 
-def pool(hidden: torch.Tensor, mask: torch.Tensor, mode: str,
-         pooler_output: torch.Tensor | None = None) -> torch.Tensor:
+def pool(
+    hidden: torch.Tensor, mask: torch.Tensor, mode: str, pooler_output: torch.Tensor | None = None
+) -> torch.Tensor:
     """Pool token states (batch, length, dim) under an attention mask (batch, length)."""
     if mode == "cls":
         return hidden[:, 0]
@@ -84,17 +85,20 @@ class SentenceEncoder(nn.Module):
         return self.spec.head[-1] if self.spec.head else self.backbone.config.hidden_size
 
     def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
-        out = self.backbone(input_ids=input_ids, attention_mask=attention_mask,
-                            token_type_ids=torch.zeros_like(input_ids))
-        vector = pool(out.last_hidden_state, attention_mask, self.spec.pooling,
-                      getattr(out, "pooler_output", None))
+        out = self.backbone(
+            input_ids=input_ids, attention_mask=attention_mask, token_type_ids=torch.zeros_like(input_ids)
+        )
+        vector = pool(
+            out.last_hidden_state, attention_mask, self.spec.pooling, getattr(out, "pooler_output", None)
+        )
         if self.head is not None:
             vector = self.head(vector)
         return F.normalize(vector, dim=-1)
 
     @classmethod
-    def load(cls, directory: str | Path, *, spec: EncoderSpec | None = None,
-             dropout: float | None = None) -> SentenceEncoder:
+    def load(
+        cls, directory: str | Path, *, spec: EncoderSpec | None = None, dropout: float | None = None
+    ) -> SentenceEncoder:
         """Load a checkpoint directory or a Hugging Face model name (local files only)."""
         from transformers import AutoConfig, AutoModel
 
@@ -105,7 +109,10 @@ class SentenceEncoder(nn.Module):
                 if hasattr(config, key):
                     setattr(config, key, dropout)
         backbone = AutoModel.from_pretrained(
-            str(directory), config=config, add_pooling_layer=spec.pooling == "pooler_output", local_files_only=True
+            str(directory),
+            config=config,
+            add_pooling_layer=spec.pooling == "pooler_output",
+            local_files_only=True,
         )
         model = cls(backbone, spec)
         head_file = Path(directory) / "head.safetensors"
@@ -122,5 +129,7 @@ class SentenceEncoder(nn.Module):
         if self.head is not None:
             from safetensors.torch import save_file
 
-            save_file({k: v.contiguous() for k, v in self.head.state_dict().items()},
-                      str(directory / "head.safetensors"))
+            save_file(
+                {k: v.contiguous() for k, v in self.head.state_dict().items()},
+                str(directory / "head.safetensors"),
+            )

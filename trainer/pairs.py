@@ -26,9 +26,14 @@ class Pair:
     label: str
 
 
-def make_pairs(dictionary: Dictionary, *, max_pairs: int = 50, seed: int = 42,
-               include: Callable[[str], bool] | None = None,
-               sources: tuple[str, ...] = ("dictionary", "context", "curated")) -> list[Pair]:
+def make_pairs(
+    dictionary: Dictionary,
+    *,
+    max_pairs: int = 50,
+    seed: int = 42,
+    include: Callable[[str], bool] | None = None,
+    sources: tuple[str, ...] = ("dictionary", "context", "curated"),
+) -> list[Pair]:
     """Positive pairs of every concept `include` accepts (all when None).
 
     Args:

@@ -33,14 +33,24 @@ def build_tokenizer(texts: Iterable[str], vocab_size: int):
     tokenizer.pre_tokenizer = pre
     tokenizer.decoder = decoders.WordPiece()
     tokenizer.post_processor = processors.TemplateProcessing(
-        single="[CLS] $A [SEP]", pair="[CLS] $A [SEP] $B [SEP]", special_tokens=[("[CLS]", 2), ("[SEP]", 3)],
+        single="[CLS] $A [SEP]",
+        pair="[CLS] $A [SEP] $B [SEP]",
+        special_tokens=[("[CLS]", 2), ("[SEP]", 3)],
     )
     return tokenizer
 
 
-def build_tiny_checkpoint(directory: str | Path, texts: Iterable[str], *, hidden: int = 64,
-                          layers: int = 2, heads: int = 2, vocab: int = 1000, seed: int = 0,
-                          pooling: str = "cls") -> Path:
+def build_tiny_checkpoint(
+    directory: str | Path,
+    texts: Iterable[str],
+    *,
+    hidden: int = 64,
+    layers: int = 2,
+    heads: int = 2,
+    vocab: int = 1000,
+    seed: int = 0,
+    pooling: str = "cls",
+) -> Path:
     """Write a randomly initialised small BERT checkpoint that `SentenceEncoder.load` reads."""
     from transformers import BertConfig, BertModel
 
@@ -48,13 +58,28 @@ def build_tiny_checkpoint(directory: str | Path, texts: Iterable[str], *, hidden
     directory.mkdir(parents=True, exist_ok=True)
     tokenizer = build_tokenizer(texts, vocab)
     tokenizer.save(str(directory / "tokenizer.json"))
-    (directory / "tokenizer_config.json").write_text(json.dumps({
-        "tokenizer_class": "PreTrainedTokenizerFast", "unk_token": "[UNK]", "pad_token": "[PAD]",
-        "cls_token": "[CLS]", "sep_token": "[SEP]", "mask_token": "[MASK]", "model_max_length": 128,
-    }))
-    config = BertConfig(vocab_size=tokenizer.get_vocab_size(), hidden_size=hidden, num_hidden_layers=layers,
-                        num_attention_heads=heads, intermediate_size=hidden * 2, max_position_embeddings=128,
-                        pad_token_id=0)
+    (directory / "tokenizer_config.json").write_text(
+        json.dumps(
+            {
+                "tokenizer_class": "PreTrainedTokenizerFast",
+                "unk_token": "[UNK]",
+                "pad_token": "[PAD]",
+                "cls_token": "[CLS]",
+                "sep_token": "[SEP]",
+                "mask_token": "[MASK]",
+                "model_max_length": 128,
+            }
+        )
+    )
+    config = BertConfig(
+        vocab_size=tokenizer.get_vocab_size(),
+        hidden_size=hidden,
+        num_hidden_layers=layers,
+        num_attention_heads=heads,
+        intermediate_size=hidden * 2,
+        max_position_embeddings=128,
+        pad_token_id=0,
+    )
     torch.manual_seed(seed)
     BertModel(config, add_pooling_layer=True).save_pretrained(str(directory))
     EncoderSpec(pooling=pooling).write(directory)

@@ -92,8 +92,9 @@ class Batches:
 
 def tokenize_all(tokenizer, texts: set[str], prefix: str, max_length: int) -> dict[str, list[int]]:
     ordered = sorted(texts)
-    encoded = tokenizer([prefix + t for t in ordered], truncation=True, max_length=max_length,
-                        add_special_tokens=True)["input_ids"]
+    encoded = tokenizer(
+        [prefix + t for t in ordered], truncation=True, max_length=max_length, add_special_tokens=True
+    )["input_ids"]
     return dict(zip(ordered, encoded))
 
 
@@ -133,9 +134,11 @@ def build_model(config: TrainConfig, base: Path | str):
     from transformers import AutoTokenizer
 
     spec = EncoderSpec.read(base) if Path(str(base)).is_dir() else EncoderSpec()
-    spec = EncoderSpec(pooling=config.pooling or spec.pooling,
-                       prefix=spec.prefix if config.prefix is None else config.prefix,
-                       head=config.head or spec.head)
+    spec = EncoderSpec(
+        pooling=config.pooling or spec.pooling,
+        prefix=spec.prefix if config.prefix is None else config.prefix,
+        head=config.head or spec.head,
+    )
     tokenizer = AutoTokenizer.from_pretrained(str(base), local_files_only=True)
     model = SentenceEncoder.load(base, spec=spec, dropout=config.dropout)
     if config.layers:
@@ -171,16 +174,28 @@ def resolve_device(config: TrainConfig) -> tuple[torch.device, torch.dtype | Non
 
 
 @torch.no_grad()
-def encode_texts(model: SentenceEncoder, tokenizer, texts: list[str], *, device: torch.device,
-                 max_length: int, batch_size: int = 256) -> np.ndarray:
+def encode_texts(
+    model: SentenceEncoder,
+    tokenizer,
+    texts: list[str],
+    *,
+    device: torch.device,
+    max_length: int,
+    batch_size: int = 256,
+) -> np.ndarray:
     was_training = model.training
     model.eval()
     out = np.zeros((len(texts), model.dim), dtype=np.float32)
     order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
     for start in range(0, len(order), batch_size):
         chunk = order[start : start + batch_size]
-        enc = tokenizer([model.spec.prefix + normalize(texts[i]) for i in chunk], padding=True,
-                        truncation=True, max_length=max_length, return_tensors="pt")
+        enc = tokenizer(
+            [model.spec.prefix + normalize(texts[i]) for i in chunk],
+            padding=True,
+            truncation=True,
+            max_length=max_length,
+            return_tensors="pt",
+        )
         vectors = model(enc["input_ids"].to(device), enc["attention_mask"].to(device))
         out[chunk] = vectors.float().cpu().numpy()
     model.train(was_training)
@@ -206,8 +221,16 @@ def held_out_loss(model, batches: Batches, criterion, device, autocast_dtype) ->
 # ----------------------------------------------------------------------------- checkpoints
 
 
-def _save_checkpoint(directory: Path, *, model, tokenizer, config: TrainConfig, metrics: dict,
-                     optimizer=None, state: dict | None = None) -> None:
+def _save_checkpoint(
+    directory: Path,
+    *,
+    model,
+    tokenizer,
+    config: TrainConfig,
+    metrics: dict,
+    optimizer=None,
+    state: dict | None = None,
+) -> None:
     from safetensors.torch import save_file
 
     with atomic_dir(directory) as tmp:
@@ -267,8 +290,9 @@ class RunResult:
     interrupted: bool = False
 
 
-def train(config: TrainConfig, *, resume: bool = False, stop_after: int | None = None,
-          progress: bool = True) -> RunResult:
+def train(
+    config: TrainConfig, *, resume: bool = False, stop_after: int | None = None, progress: bool = True
+) -> RunResult:
     """Train an encoder as `config` says; checkpoints go to `config.output`/{last,best}.
 
     Args:
@@ -281,8 +305,9 @@ def train(config: TrainConfig, *, resume: bool = False, stop_after: int | None =
     (output / "train_config.json").write_text(config.to_json())
     dictionary, is_kcd = load_training_dictionary(config)
     rule = split_rule(is_kcd)
-    train_pairs = make_pairs(dictionary, max_pairs=config.max_pairs, seed=config.seed,
-                             include=lambda code: not rule(code))
+    train_pairs = make_pairs(
+        dictionary, max_pairs=config.max_pairs, seed=config.seed, include=lambda code: not rule(code)
+    )
     eval_pairs = make_pairs(dictionary, max_pairs=config.max_pairs, seed=config.seed, include=rule)
     if not train_pairs:
         raise ValueError(f"{config.dictionary}: no training pairs (does every concept have one term?)")
@@ -309,10 +334,12 @@ def train(config: TrainConfig, *, resume: bool = False, stop_after: int | None =
     total = config.max_steps or math.ceil(batches.per_epoch * config.epochs)
     warmup = int(total * config.warmup_ratio)
     params = [p for p in model.parameters() if p.requires_grad]
-    optimizer = torch.optim.AdamW(params, lr=config.lr, weight_decay=config.weight_decay,
-                                  fused=device.type == "cuda")
+    optimizer = torch.optim.AdamW(
+        params, lr=config.lr, weight_decay=config.weight_decay, fused=device.type == "cuda"
+    )
     schedule = torch.optim.lr_scheduler.LambdaLR(
-        optimizer, lambda s: (s + 1) / max(1, warmup) if s < warmup else max(0.0, (total - s) / max(1, total - warmup))
+        optimizer,
+        lambda s: (s + 1) / max(1, warmup) if s < warmup else max(0.0, (total - s) / max(1, total - warmup)),
     )
     scaler = torch.amp.GradScaler(device.type, enabled=autocast_dtype == torch.float16)
     criterion = MultiSimilarityLoss(config.loss_config())
@@ -329,12 +356,16 @@ def train(config: TrainConfig, *, resume: bool = False, stop_after: int | None =
     names = Names.from_dictionary(dictionary)
 
     def evaluate() -> dict:
-        metrics = {"step": step, "eval_loss": held_out_loss(model, eval_batches, criterion, device, autocast_dtype)}
+        metrics = {
+            "step": step,
+            "eval_loss": held_out_loss(model, eval_batches, criterion, device, autocast_dtype),
+        }
         if any(rule(c) for c in names.codes):
             encode = lambda t: encode_texts(model, tokenizer, t, device=device, max_length=config.max_length)  # noqa: E731
             candidates = rule if config.eval_candidates == "held_out" else None
-            metrics.update(evaluate_linking(encode, names, queries=rule, tasks=("ko2en", "en2ko"),
-                                            candidates=candidates))
+            metrics.update(
+                evaluate_linking(encode, names, queries=rule, tasks=("ko2en", "en2ko"), candidates=candidates)
+            )
         return metrics
 
     def score(metrics: dict) -> float:
@@ -344,10 +375,19 @@ def train(config: TrainConfig, *, resume: bool = False, stop_after: int | None =
 
     def save(metrics: dict, *, is_best: bool) -> None:
         state = {"step": step, "best": best, "history": history, "total": total}
-        _save_checkpoint(output / "last", model=model, tokenizer=tokenizer, config=config, metrics=metrics,
-                         optimizer=optimizer, state=state)
+        _save_checkpoint(
+            output / "last",
+            model=model,
+            tokenizer=tokenizer,
+            config=config,
+            metrics=metrics,
+            optimizer=optimizer,
+            state=state,
+        )
         if is_best:
-            _save_checkpoint(output / "best", model=model, tokenizer=tokenizer, config=config, metrics=metrics)
+            _save_checkpoint(
+                output / "best", model=model, tokenizer=tokenizer, config=config, metrics=metrics
+            )
 
     bar = None
     if progress:
@@ -395,8 +435,12 @@ def train(config: TrainConfig, *, resume: bool = False, stop_after: int | None =
             bar.close()
     elapsed = time.perf_counter() - started
     if pairs_seen:  # a resume of a finished run leaves the summary of the run that trained
-        summary = {"steps": step, "seconds": elapsed, "pairs_per_s": pairs_seen / max(elapsed, 1e-9),
-                   "device": str(device), "history": history}
+        summary = {
+            "steps": step,
+            "seconds": elapsed,
+            "pairs_per_s": pairs_seen / max(elapsed, 1e-9),
+            "device": str(device),
+            "history": history,
+        }
         (output / "run_summary.json").write_text(json.dumps(summary, indent=2) + "\n")
     return RunResult(output, step, metrics, interrupted)
-
