@@ -1,8 +1,8 @@
-from core.bench import DevQuery, dev_accuracy, latency_queries, render
-from core.evaluation import Names, rank_metrics, summarize
-
 import numpy as np
 import pytest
+
+from core.bench import DevQuery, dev_accuracy, latency_queries, render
+from core.evaluation import Names, rank_metrics, summarize
 
 
 def test_dev_accuracy_by_kind_with_category_prefixes():

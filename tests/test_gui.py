@@ -9,8 +9,8 @@ from PySide6.QtCore import QSettings, Qt  # noqa: E402
 from PySide6.QtGui import QGuiApplication, QInputMethodEvent  # noqa: E402
 from PySide6.QtWidgets import QApplication  # noqa: E402
 
-from core.search import Hit  # noqa: E402
 from core.dictionary import Term  # noqa: E402
+from core.search import Hit  # noqa: E402
 from gui.app import MainWindow  # noqa: E402
 from gui.batch import BatchDialog  # noqa: E402
 from gui.models import BatchModel, ResultsModel  # noqa: E402

@@ -6,10 +6,10 @@ import torch
 
 from core.dictionary import load_dictionary
 from core.evaluation import held_out
+from tests.test_dictionary import write_kostom
 from trainer.config import resolve_config
 from trainer.loss import RECIPES, LossConfig, multi_similarity_loss
 from trainer.pairs import make_pairs, read_pairs, write_pairs
-from tests.test_dictionary import write_kostom
 
 
 def unit(*rows):

@@ -116,6 +116,7 @@ def cmd_pairs(args: argparse.Namespace) -> int:
 
 def cmd_eval(args: argparse.Namespace) -> int:
     import torch
+    from transformers import AutoTokenizer
 
     from assets import KCD8
     from core.dictionary import load_dictionary
@@ -123,8 +124,6 @@ def cmd_eval(args: argparse.Namespace) -> int:
 
     from .model import SentenceEncoder
     from .train import encode_texts
-
-    from transformers import AutoTokenizer
 
     names = Names.from_dictionary(load_dictionary(KCD8))
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
@@ -139,8 +138,11 @@ def cmd_eval(args: argparse.Namespace) -> int:
     for label, directory in checkpoints:
         model = SentenceEncoder.load(directory).to(device).eval()
         tokenizer = AutoTokenizer.from_pretrained(directory, local_files_only=True)
-        encode = lambda t: encode_texts(model, tokenizer, t, device=device, max_length=args.max_length)  # noqa: E731
-        rows[f"{label}"] = evaluate_linking(encode, names)
+
+        def encode(texts, model=model, tokenizer=tokenizer):
+            return encode_texts(model, tokenizer, texts, device=device, max_length=args.max_length)
+
+        rows[label] = evaluate_linking(encode, names)
     print(format_table(rows))
     if args.json:
         Path(args.json).write_text(json.dumps(rows, indent=2) + "\n")

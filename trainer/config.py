@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+import tomllib
 
 from .loss import RECIPES, LossConfig
 from .model import POOLINGS
