@@ -25,6 +25,7 @@ import numpy as np
 
 from .dictionary import load_dictionary
 from .evaluation import Names, evaluate_linking, format_table, held_out, ranks_from_scores, summarize
+from .index import cache_dir
 from .lexical import CharNgramIndex
 from .search import Searcher, TermTable, open_searcher
 from .text import normalize
@@ -243,7 +244,7 @@ def run_benchmark(
                 log("speed: end-to-end single queries")
                 result["speed"] = speed(searcher, latency_queries(names, dev))
                 result["speed"]["threads"] = "1 per single query, 2 for batches"
-                result["speed"].update(memory_and_startup(path, cache=_default_cache()))
+                result["speed"].update(memory_and_startup(path, cache=cache_dir()))
                 if build:
                     cold = memory_and_startup(path, cache=Path(scratch) / "cold-cache")
                     result["speed"]["first_launch_s"] = cold["first_result_s"]
@@ -279,12 +280,6 @@ def run_benchmark(
     (out_dir / f"{name}.json").write_text(json.dumps(result, indent=2, ensure_ascii=False) + "\n")
     print(render(result))
     return result
-
-
-def _default_cache() -> Path:
-    from .index import cache_dir
-
-    return cache_dir()
 
 
 def render(result: dict) -> str:

@@ -12,33 +12,54 @@ from core.search import Hit
 Index = QModelIndex | QPersistentModelIndex
 
 
-class ResultsModel(QAbstractTableModel):
-    """Concepts found for the current query: code, Korean, English, matched synonym, score."""
+class _RowsModel(QAbstractTableModel):
+    """A read-only table over a list of rows, swapped whole with begin/endResetModel."""
 
-    HEADERS = ("Code", "Korean", "English", "Matched synonym", "Score")
+    HEADERS: tuple[str, ...] = ()
 
     def __init__(self, parent=None) -> None:
         super().__init__(parent)
-        self._hits: list[Hit] = []
+        self._rows: list = []
 
-    def set_hits(self, hits: Sequence[Hit]) -> None:
+    def _set(self, rows: Sequence) -> None:
         self.beginResetModel()
-        self._hits = list(hits)
+        self._rows = list(rows)
         self.endResetModel()
 
-    def hit(self, row: int) -> Hit | None:
-        return self._hits[row] if 0 <= row < len(self._hits) else None
+    def _valid(self, index: Index) -> bool:
+        return (
+            index.isValid() and 0 <= index.row() < len(self._rows) and 0 <= index.column() < len(self.HEADERS)
+        )
 
     def rowCount(self, parent: Index = QModelIndex()) -> int:
-        return 0 if parent.isValid() else len(self._hits)
+        return 0 if parent.isValid() else len(self._rows)
 
     def columnCount(self, parent: Index = QModelIndex()) -> int:
         return 0 if parent.isValid() else len(self.HEADERS)
 
+    def headerData(
+        self, section: int, orientation: Qt.Orientation, role: int = Qt.ItemDataRole.DisplayRole
+    ) -> Any:
+        if role == Qt.ItemDataRole.DisplayRole and orientation == Qt.Orientation.Horizontal:
+            return self.HEADERS[section] if 0 <= section < len(self.HEADERS) else None
+        return None
+
+
+class ResultsModel(_RowsModel):
+    """Concepts found for the current query: code, Korean, English, matched synonym, score."""
+
+    HEADERS = ("Code", "Korean", "English", "Matched synonym", "Score")
+
+    def set_hits(self, hits: Sequence[Hit]) -> None:
+        self._set(hits)
+
+    def hit(self, row: int) -> Hit | None:
+        return self._rows[row] if 0 <= row < len(self._rows) else None
+
     def data(self, index: Index, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
-        if not index.isValid() or not (0 <= index.row() < len(self._hits)) or not (0 <= index.column() < 5):
+        if not self._valid(index):
             return None
-        hit = self._hits[index.row()]
+        hit = self._rows[index.row()]
         if role == Qt.ItemDataRole.DisplayRole:
             return (hit.code, hit.name_ko, hit.name_en, hit.matched, f"{hit.score:.3f}")[index.column()]
         if role == Qt.ItemDataRole.ToolTipRole:
@@ -47,54 +68,25 @@ class ResultsModel(QAbstractTableModel):
             return int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
         return None
 
-    def headerData(
-        self, section: int, orientation: Qt.Orientation, role: int = Qt.ItemDataRole.DisplayRole
-    ) -> Any:
-        if role == Qt.ItemDataRole.DisplayRole and orientation == Qt.Orientation.Horizontal:
-            return self.HEADERS[section] if 0 <= section < len(self.HEADERS) else None
-        return None
 
-
-class BatchModel(QAbstractTableModel):
+class BatchModel(_RowsModel):
     """Rows of a batch mapping: the input term and its best concepts."""
 
     HEADERS = ("Term", "Code", "Korean", "English", "Score", "Alternatives")
 
-    def __init__(self, parent=None) -> None:
-        super().__init__(parent)
-        self._rows: list[tuple[str, list[Hit]]] = []
-
     def set_rows(self, rows: Sequence[tuple[str, list[Hit]]]) -> None:
-        self.beginResetModel()
-        self._rows = list(rows)
-        self.endResetModel()
+        self._set(rows)
 
     def rows(self) -> list[tuple[str, list[Hit]]]:
         return list(self._rows)
 
-    def rowCount(self, parent: Index = QModelIndex()) -> int:
-        return 0 if parent.isValid() else len(self._rows)
-
-    def columnCount(self, parent: Index = QModelIndex()) -> int:
-        return 0 if parent.isValid() else len(self.HEADERS)
-
     def data(self, index: Index, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
-        if role != Qt.ItemDataRole.DisplayRole or not index.isValid():
-            return None
-        if not (0 <= index.row() < len(self._rows)) or not (0 <= index.column() < len(self.HEADERS)):
+        if role != Qt.ItemDataRole.DisplayRole or not self._valid(index):
             return None
         term, hits = self._rows[index.row()]
-        best = hits[0] if hits else None
         if index.column() == 0:
             return term
-        if best is None:
+        if not hits:
             return ""
-        alternatives = ", ".join(h.code for h in hits[1:])
+        best, alternatives = hits[0], ", ".join(h.code for h in hits[1:])
         return (best.code, best.name_ko, best.name_en, f"{best.score:.3f}", alternatives)[index.column() - 1]
-
-    def headerData(
-        self, section: int, orientation: Qt.Orientation, role: int = Qt.ItemDataRole.DisplayRole
-    ) -> Any:
-        if role == Qt.ItemDataRole.DisplayRole and orientation == Qt.Orientation.Horizontal:
-            return self.HEADERS[section] if 0 <= section < len(self.HEADERS) else None
-        return None
