@@ -64,9 +64,7 @@ def cmd_index_prebuild(args: argparse.Namespace) -> int:
 
     searcher = open_searcher(args.dictionary, args.format, args.model)
     vectors = searcher.index.vectors.astype("float32")
-    attach_prebuilt(
-        searcher.embedder.directory, dictionary=searcher.index.manifest.dictionary, vectors=vectors
-    )
+    attach_prebuilt(searcher.embedder.directory, texts=searcher.table.texts, vectors=vectors)
     print(f"stored {len(vectors)} vectors in {searcher.embedder.directory}")
     return 0
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import io
 import json
 import logging
 import os
@@ -18,7 +19,6 @@ from pathlib import Path
 
 import numpy as np
 
-from .bundle import Embedder, Progress
 from .errors import IndexStaleError
 from .fsutil import atomic_dir, sha256_file
 
@@ -91,15 +91,6 @@ class TermIndex:
         manifest = IndexManifest(dictionary, bundle, len(vectors), vectors.shape[1], m, ef_construction, {})
         return cls(hnsw, vectors.astype(np.float16), manifest)
 
-    @classmethod
-    def build(
-        cls, texts: Sequence[str], embedder: Embedder, *, dictionary: str, progress: Progress | None = None
-    ) -> TermIndex:
-        """Embed `texts` (batched, length-sorted; `progress` may cancel) and index them."""
-        vectors = embedder.encode(texts, batch_size=128, progress=progress)
-        embedder.release_batch_session()
-        return cls.from_vectors(vectors, dictionary=dictionary, bundle=embedder.fingerprint())
-
     def knn(self, vector: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
         """(labels, cosine scores) of the k nearest texts, best first."""
         k = min(k, self.manifest.count)
@@ -149,12 +140,17 @@ class TermIndex:
 # ----------------------------------------------------------------------------- prebuilt vectors
 
 PREBUILT = "prebuilt.npz"
-PREBUILT_INFO = "prebuilt.json"
 
 
-def attach_prebuilt(bundle_dir: str | Path, *, dictionary: str, vectors: np.ndarray) -> None:
-    """Store a dictionary's term vectors in a bundle (int8, one scale per vector), so that a
-    first launch builds its index in seconds instead of embedding every name."""
+def text_keys(texts: Sequence[str]) -> np.ndarray:
+    """A 64-bit key per text (blake2b of its UTF-8): how prebuilt vectors are looked up."""
+    digests = b"".join(hashlib.blake2b(t.encode(), digest_size=8).digest() for t in texts)
+    return np.frombuffer(digests, dtype="<u8")
+
+
+def attach_prebuilt(bundle_dir: str | Path, *, texts: Sequence[str], vectors: np.ndarray) -> None:
+    """Store term vectors in a bundle (int8, one scale per vector, keyed by the text), so
+    that a first launch embeds only the names the bundle does not already know."""
     from .bundle import MANIFEST, read_manifest
     from .fsutil import write_atomic
 
@@ -162,30 +158,32 @@ def attach_prebuilt(bundle_dir: str | Path, *, dictionary: str, vectors: np.ndar
     manifest = read_manifest(bundle_dir)
     scale = np.maximum(np.abs(vectors).max(axis=1), 1e-12) / 127.0
     quantized = np.round(vectors / scale[:, None]).astype(np.int8)
-    with open(bundle_dir / f".{PREBUILT}.tmp", "wb") as handle:
-        np.savez(handle, q=quantized, scale=scale.astype(np.float32))
-    os.replace(bundle_dir / f".{PREBUILT}.tmp", bundle_dir / PREBUILT)
-    write_atomic(
-        bundle_dir / PREBUILT_INFO, json.dumps({"dictionary": dictionary, "count": len(vectors)}) + "\n"
-    )
-    files = {
-        **manifest.files,
-        PREBUILT: sha256_file(bundle_dir / PREBUILT),
-        PREBUILT_INFO: sha256_file(bundle_dir / PREBUILT_INFO),
-    }
+    buffer = io.BytesIO()
+    np.savez(buffer, keys=text_keys(texts), q=quantized, scale=scale.astype(np.float32))
+    write_atomic(bundle_dir / PREBUILT, buffer.getvalue())
+    files = {name: digest for name, digest in manifest.files.items() if name != "prebuilt.json"}
+    files[PREBUILT] = sha256_file(bundle_dir / PREBUILT)
     write_atomic(bundle_dir / MANIFEST, dataclasses.replace(manifest, files=files).to_json())
 
 
-def load_prebuilt(bundle_dir: str | Path, *, dictionary: str) -> np.ndarray | None:
-    """The bundle's prebuilt vectors if they were made for this dictionary, else None.
-    (The bundle manifest's sha256 check already covered both files.)"""
-    bundle_dir = Path(bundle_dir)
-    try:
-        info = json.loads((bundle_dir / PREBUILT_INFO).read_text())
-    except (OSError, ValueError):
-        return None
-    if info.get("dictionary") != dictionary:
-        return None
-    with np.load(bundle_dir / PREBUILT) as data:
-        vectors = data["q"].astype(np.float32) * data["scale"][:, None]
-    return vectors / np.linalg.norm(vectors, axis=1, keepdims=True).clip(min=1e-12)
+def load_prebuilt(bundle_dir: str | Path, texts: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
+    """(vectors, found): unit vectors for `texts` from the bundle's prebuilt store, and which
+    of them it held (rows not found are zeros). The bundle manifest's sha256 covers the file."""
+    path = Path(bundle_dir) / PREBUILT
+    nothing = np.zeros((len(texts), 0), dtype=np.float32), np.zeros(len(texts), dtype=bool)
+    if not path.is_file():
+        return nothing
+    with np.load(path, allow_pickle=False) as data:
+        if "keys" not in data:
+            log.warning("%s: prebuilt vectors of an older format; ignoring them", path)
+            return nothing
+        keys, quantized, scale = data["keys"], data["q"], data["scale"]
+    order = np.argsort(keys)
+    wanted = text_keys(texts)
+    position = np.searchsorted(keys, wanted, sorter=order).clip(max=len(keys) - 1)
+    rows = order[position]
+    found = keys[rows] == wanted
+    vectors = np.zeros((len(texts), quantized.shape[1]), dtype=np.float32)
+    vectors[found] = quantized[rows[found]].astype(np.float32) * scale[rows[found], None]
+    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True).clip(min=1e-12)
+    return vectors, found

@@ -3,16 +3,21 @@ score, and the benchmark's lexical baseline. Spacing- and punctuation-insensitiv
 
 from __future__ import annotations
 
+import io
 import math
+import zipfile
 from array import array
 from collections import Counter
 from collections.abc import Sequence
+from pathlib import Path
 
 import numpy as np
 
+from .fsutil import write_atomic
 from .text import compact
 
 NGRAMS = (2, 3)
+ARRAYS = ("idf", "doc_ids", "weights", "offsets", "norms")
 
 
 def char_ngrams(text: str) -> Counter[str]:
@@ -50,6 +55,40 @@ class CharNgramIndex:
         self.offsets = np.searchsorted(gram_of, np.arange(len(vocab) + 1))
         norms = np.bincount(self.doc_ids, self.weights.astype(np.float64) ** 2, minlength=self.size)
         self.norms = np.sqrt(np.maximum(norms, 1e-12)).astype(np.float32)
+
+    def save(self, path: str | Path, *, key: str) -> None:
+        """Write the index to one .npz file (atomically), tagged with `key` (what it was built
+        from, e.g. the dictionary fingerprint). Loading it back avoids a second build and the
+        heap fragmentation that building leaves behind."""
+        buffer = io.BytesIO()
+        grams = np.array(list(self.vocab), dtype=str)
+        np.savez(
+            buffer,
+            key=np.array(key),
+            size=np.array(self.size),
+            grams=grams,
+            **{name: getattr(self, name) for name in ARRAYS},
+        )
+        write_atomic(path, buffer.getvalue())
+
+    @classmethod
+    def load(cls, path: str | Path, *, key: str) -> CharNgramIndex | None:
+        """The index saved at `path` if it was built from `key`; None if it is missing,
+        unreadable or built from something else."""
+        try:
+            with np.load(path, allow_pickle=False) as data:
+                if str(data["key"]) != key:
+                    return None
+                index = cls([])
+                index.size = int(data["size"])
+                index.vocab = {gram: i for i, gram in enumerate(data["grams"].tolist())}
+                for name in ARRAYS:
+                    setattr(index, name, data[name])
+        except (OSError, ValueError, KeyError, zipfile.BadZipFile):
+            return None
+        if len(index.offsets) != len(index.vocab) + 1 or len(index.norms) != index.size:
+            return None
+        return index
 
     def scores(self, query: str) -> np.ndarray:
         """Cosine similarity of the query to every text (zeros where nothing is shared)."""

@@ -89,13 +89,30 @@ def open_index(
         return TermIndex.load(directory, dictionary=fingerprint, bundle=embedder.fingerprint())
     except IndexStaleError as exc:
         log.info("building the index (%s)", exc)
-    vectors = load_prebuilt(embedder.directory, dictionary=fingerprint)
-    if vectors is not None and len(vectors) == len(table):
+    vectors, found = load_prebuilt(embedder.directory, table.texts)
+    if found.all() and len(table):
         log.info("building the index from the bundle's prebuilt vectors")
-        index = TermIndex.from_vectors(vectors, dictionary=fingerprint, bundle=embedder.fingerprint())
     else:
-        index = TermIndex.build(table.texts, embedder, dictionary=fingerprint, progress=progress)
+        missing = np.flatnonzero(~found)
+        log.info("embedding %d of %d names (the rest are prebuilt in the bundle)", len(missing), len(table))
+        encoded = embedder.encode([table.texts[i] for i in missing], batch_size=128, progress=progress)
+        embedder.release_batch_session()
+        if not found.any():
+            vectors = np.zeros((len(table), embedder.dim), dtype=np.float32)
+        vectors[missing] = encoded
+    index = TermIndex.from_vectors(vectors, dictionary=fingerprint, bundle=embedder.fingerprint())
     index.save(directory)
+    return index
+
+
+def open_lexical(dictionary: Dictionary, table: TermTable, *, cache: Path | None = None) -> CharNgramIndex:
+    """Load the cached character n-gram index for this dictionary, or build and cache it."""
+    fingerprint = dictionary.fingerprint()
+    path = (cache or cache_dir()) / "lexical" / f"{index_key(fingerprint, 'lexical')}.npz"
+    index = CharNgramIndex.load(path, key=fingerprint)
+    if index is None or index.size != len(table):
+        index = CharNgramIndex(table.texts)
+        index.save(path, key=fingerprint)
     return index
 
 
@@ -120,7 +137,7 @@ class Searcher:
         self.expansions = expansions or {}
         self.table = TermTable(list(dictionary.terms()))
         self.index = open_index(dictionary, self.table, embedder, cache=cache, progress=progress)
-        self.lexical = CharNgramIndex(self.table.texts)
+        self.lexical = open_lexical(dictionary, self.table, cache=cache)
         self.codes = {c.replace(".", "").upper(): c for c in dictionary.concepts}
         self.user_file = user_synonyms
         self.user = TermTable([])

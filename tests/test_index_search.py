@@ -173,6 +173,21 @@ def test_char_ngram_index_is_spacing_insensitive_and_tolerates_typos():
     assert np.isclose(index.scores("간경화증")[3], 1.0)
 
 
+def test_char_ngram_index_round_trips_and_refuses_foreign_or_damaged_files(tmp_path):
+    from core.lexical import CharNgramIndex
+
+    texts = ["급성 충수염", "acute appendicitis", "간경화증", "liver cirrhosis"]
+    built = CharNgramIndex(texts)
+    built.save(tmp_path / "lex.npz", key="dict-1")
+    loaded = CharNgramIndex.load(tmp_path / "lex.npz", key="dict-1")
+    for query in ("급성충수염", "cirrhosis of liver", "간경화"):
+        np.testing.assert_array_equal(loaded.scores(query), built.scores(query))
+    assert CharNgramIndex.load(tmp_path / "lex.npz", key="dict-2") is None
+    assert CharNgramIndex.load(tmp_path / "missing.npz", key="dict-1") is None
+    (tmp_path / "bad.npz").write_bytes((tmp_path / "lex.npz").read_bytes()[:500])
+    assert CharNgramIndex.load(tmp_path / "bad.npz", key="dict-1") is None
+
+
 def test_query_expansion_and_lexical_fusion(small_kcd, tiny_bundle, cache):
     searcher = Searcher(
         load_dictionary(small_kcd),
@@ -194,24 +209,29 @@ def test_prebuilt_vectors_in_the_bundle_skip_embedding(small_kcd, tiny_bundle, c
     bundle = tmp_path / "bundle"
     shutil.copytree(tiny_bundle, bundle)
     first = Searcher(load_dictionary(small_kcd), Embedder(bundle), cache=cache)
-    attach_prebuilt(
-        bundle, dictionary=first.index.manifest.dictionary, vectors=first.index.vectors.astype(np.float32)
-    )
-    calls = []
+    attach_prebuilt(bundle, texts=first.table.texts, vectors=first.index.vectors.astype(np.float32))
+    embedded = []
     second = Searcher(
         load_dictionary(small_kcd),
         Embedder(bundle),
         cache=tmp_path / "fresh-cache",
-        progress=lambda d, t: calls.append(d) or True,
+        progress=lambda done, total: embedded.append(total) or True,
     )
-    assert calls == []  # nothing was embedded
+    assert embedded == []  # nothing was embedded
     cosine = (second.index.vectors.astype(np.float32) * first.index.vectors.astype(np.float32)).sum(1)
     assert cosine.min() > 0.999
     assert second.search("간의 기타 및 상세불명의 경변증", 1)[0].code == "K74.6"
-    # vectors made for another dictionary are ignored
+    # another dictionary (one local synonym more) embeds only the name the bundle lacks
     other = load_dictionary(small_kcd)
     other.add_synonyms([("K74.6", "LC")], source="user")
     third = Searcher(
-        other, Embedder(bundle), cache=tmp_path / "third", progress=lambda d, t: calls.append(d) or True
+        other,
+        Embedder(bundle),
+        cache=tmp_path / "third",
+        progress=lambda done, total: embedded.append(total) or True,
     )
-    assert calls and len(third.index) == len(first.index) + 1
+    assert embedded == [1] and len(third.index) == len(first.index) + 1
+    assert third.search("LC", 1)[0].code == "K74.6"
+    row = third.table.texts.index("lc")
+    expected = Embedder(bundle).encode("LC")
+    assert float(third.index.vectors[row].astype(np.float32) @ expected) > 0.999
