@@ -3,7 +3,6 @@
 QT_QPA_PLATFORM=offscreen python docs/measure_gui_startup.py [QUERY]
 """
 
-import resource
 import sys
 import time
 
@@ -16,6 +15,7 @@ from PySide6.QtWidgets import QApplication  # noqa: E402
 def main() -> None:
     query = sys.argv[1] if len(sys.argv) > 1 else "간경화"
     app = QApplication([])
+    from core.bench import peak_rss_mb
     from gui.app import MainWindow
 
     window = MainWindow()
@@ -23,7 +23,7 @@ def main() -> None:
 
     def shown(_: str) -> None:
         rss = int(open("/proc/self/status").read().split("VmRSS:")[1].split()[0]) / 1024
-        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+        peak = peak_rss_mb()
         print(
             f"first result after {time.perf_counter() - STARTED:.2f} s; top: {window.model.hit(0).code}; "
             f"RSS {rss:.0f} MB, peak {peak:.0f} MB",

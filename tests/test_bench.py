@@ -8,7 +8,7 @@ from core.evaluation import Names, rank_metrics, summarize
 def test_dev_accuracy_by_kind_with_category_prefixes():
     queries = [
         DevQuery("당뇨", ("E10", "E11", "E14"), "ko"),
-        DevQuery("MI", ("I21",), "abbrev"),
+        DevQuery("MI", ("I21",), "abbrev", listed=True),
         DevQuery("x", ("A00",), "abbrev"),
     ]
     ranked = {"당뇨": ["E11.9", "E14"], "MI": ["I25", "I21.0"], "x": []}
@@ -17,6 +17,7 @@ def test_dev_accuracy_by_kind_with_category_prefixes():
     assert kinds["ko"] == {"acc1": 100.0, "acc5": 100.0, "n": 1}
     assert kinds["abbrev"]["acc1"] == 0.0 and kinds["abbrev"]["acc5"] == 50.0
     assert kinds["overall"]["acc5"] == pytest.approx(200 / 3)
+    assert kinds["unlisted"] == {"acc1": 50.0, "acc5": 50.0, "n": 2}  # MI is named by the curated list
     assert [m["query"] for m in result["misses"]] == ["MI", "x"]
 
 
