@@ -97,9 +97,9 @@ def _providers() -> list[str]:
 class Embedder:
     """Turns text into sentence vectors with a bundle's ONNX graph (onnxruntime).
 
-    Single queries run on one thread (measured faster than two for a dozen tokens: no
-    synchronisation); batches of many texts on a second session with `threads` threads,
-    created when first needed and dropped by `release_batch_session()`.
+    One session with `threads` intra-op threads (default: 2, or 1 on a one-core machine)
+    that spin briefly between operators: for a dozen tokens that is faster than one thread,
+    and without the spinning, two threads were slower than one (README, "Benchmark").
     """
 
     def __init__(self, directory: str | Path, *, threads: int | None = None, verify: bool = True) -> None:
@@ -109,11 +109,10 @@ class Embedder:
         self.manifest = read_manifest(self.directory, verify=verify)
         self.threads = threads or min(2, os.cpu_count() or 1)
         try:
-            self.session = self._session(1)
+            self.session = self._session(self.threads)
             self.tokenizer = Tokenizer.from_file(str(self.directory / "tokenizer.json"))
         except Exception as exc:  # onnxruntime raises its own untyped errors
             raise BundleError(f"{self.directory}: cannot load the bundle: {exc}") from exc
-        self._batch_session = None
         self.tokenizer.no_padding()
         self.tokenizer.enable_truncation(self.manifest.max_length)
         self.pad_id = self.tokenizer.token_to_id("<pad>") or self.tokenizer.token_to_id("[PAD]") or 0
@@ -124,11 +123,8 @@ class Embedder:
         options = ort.SessionOptions()
         options.intra_op_num_threads = threads
         options.inter_op_num_threads = 1
-        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+        options.add_session_config_entry("session.intra_op.allow_spinning", "1" if threads > 1 else "0")
         return ort.InferenceSession(str(self.directory / "model.onnx"), options, providers=_providers())
-
-    def release_batch_session(self) -> None:
-        self._batch_session = None
 
     @property
     def dim(self) -> int:
@@ -150,12 +146,7 @@ class Embedder:
 
     def _run(self, texts: Sequence[str]) -> np.ndarray:
         ids, mask = self.tokenize(texts)
-        session = self.session
-        if len(texts) > 8 and self.threads > 1:
-            if self._batch_session is None:
-                self._batch_session = self._session(self.threads)
-            session = self._batch_session
-        (vectors,) = session.run(["embedding"], {"input_ids": ids, "attention_mask": mask})
+        (vectors,) = self.session.run(["embedding"], {"input_ids": ids, "attention_mask": mask})
         return vectors.astype(np.float32, copy=False)
 
     def encode(

@@ -72,6 +72,14 @@ def test_damaged_bundle_is_refused(tiny_bundle, tmp_path):
         Embedder(tmp_path)
 
 
+def test_export_fuses_each_layer_into_attention_and_skip_layernorm_nodes(tiny_bundle):
+    import onnx
+
+    ops = [n.op_type for n in onnx.load(str(tiny_bundle / "model.onnx")).graph.node]
+    assert ops.count("Attention") == 2 and ops.count("SkipLayerNormalization") == 4  # 2 layers
+    assert "Transpose" not in ops and "Softmax" not in ops  # the unfused attention is gone
+
+
 def test_int8_export_and_parity_gate(tiny_checkpoint, tmp_path, monkeypatch):
     from export import onnx_export
     from export.onnx_export import ExportConfig, ParityError, export_onnx
@@ -130,6 +138,7 @@ def test_int8_can_keep_the_first_ffn_output_projections_in_float(tiny_checkpoint
     assert nodes["/backbone/encoder/layer.0/output/dense/MatMul"] == "MatMul"
     assert "/backbone/encoder/layer.1/output/dense/MatMul" not in nodes  # quantized and renamed
     assert any(op == "MatMulInteger" for op in nodes.values())
+    assert sum(op == "QAttention" for op in nodes.values()) == 2  # one fused, quantized block per layer
     with pytest.raises(ValueError, match="float_layers=5"):
         export_onnx(
             ExportConfig(checkpoint=tiny_checkpoint, out=tmp_path / "c", quantize="int8", float_layers=5)
