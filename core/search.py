@@ -96,7 +96,6 @@ def open_index(
         missing = np.flatnonzero(~found)
         log.info("embedding %d of %d names (the rest are prebuilt in the bundle)", len(missing), len(table))
         encoded = embedder.encode([table.texts[i] for i in missing], batch_size=128, progress=progress)
-        embedder.release_batch_session()
         if not found.any():
             vectors = np.zeros((len(table), embedder.dim), dtype=np.float32)
         vectors[missing] = encoded
@@ -214,7 +213,7 @@ class Searcher:
         variants = list(dict.fromkeys([normalize(query), self.expand(query)]))
         vectors = self.embedder.encode(variants)
         labels = [self.index.knn(v, self.candidates)[0] for v in vectors]
-        lexical = self.lexical.scores(query)
+        lexical = np.maximum.reduce([self.lexical.scores(v) for v in variants])
         top_lexical = np.argpartition(-lexical, min(self.candidates, len(lexical)) - 1)[: self.candidates]
         pool = np.unique(np.concatenate(labels + [top_lexical[lexical[top_lexical] > 0]]))
         dense = (self.index.vectors[pool].astype(np.float32) @ vectors.T).max(axis=1)
