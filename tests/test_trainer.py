@@ -188,8 +188,12 @@ def test_layers_option_keeps_the_first_layers(tiny_run):
     from trainer.model import SentenceEncoder
     from trainer.train import train
 
-    result = train(tiny_run("one-layer", layers="1", max_steps="2", eval_every="2"), progress=False)
+    # eval_every=0: evaluated once, at the end
+    result = train(tiny_run("one-layer", layers="1", max_steps="2", eval_every="0"), progress=False)
     model = SentenceEncoder.load(result.output / "last")
     assert len(model.backbone.encoder.layer) == 1 and model.backbone.config.num_hidden_layers == 1
+    assert json.loads((result.output / "last" / "metrics.json").read_text())["step"] == 2
+    with pytest.raises(ValueError, match="eval_every must be >= 0"):
+        tiny_run("negative", eval_every="-1")
     with pytest.raises(ValueError, match="only 2"):
         train(tiny_run("too-many", layers="5"), progress=False)

@@ -69,6 +69,7 @@ def cmd_release(args: argparse.Namespace) -> int:
     if result.interrupted:
         return 130
     out = Path(args.bundle or DEFAULT_MODEL)
+    layers = json.loads((result.output / "last" / "config.json").read_text())["num_hidden_layers"]
     names = sorted({t.text for _, t in load_dictionary(KCD8).terms()})
     sample = random.Random(0).sample(names, 500)
     manifest = export_onnx(
@@ -77,7 +78,7 @@ def cmd_release(args: argparse.Namespace) -> int:
             out=out,
             quantize="int8",
             max_length=config.max_length,
-            float_layers=6,
+            float_layers=min(6, layers),  # the first six FFN output projections stay float
         ),
         sample=sample,
     )

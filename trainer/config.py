@@ -75,6 +75,8 @@ class TrainConfig:
             raise ValueError(f"loss {self.loss!r}: choose one of {', '.join(RECIPES)}")
         if self.eval_candidates not in ("all", "held_out"):
             raise ValueError(f"eval_candidates {self.eval_candidates!r}: choose all or held_out")
+        if self.eval_every < 0:
+            raise ValueError(f"eval_every must be >= 0 (0 = only at the end), got {self.eval_every}")
         if self.layers < 0:
             raise ValueError(f"layers must be >= 0 (0 = all), got {self.layers}")
         for name in ("batch_size", "max_length", "max_pairs"):

@@ -417,7 +417,7 @@ def train(
                 rate = pairs_seen / (time.perf_counter() - started)
                 bar.set_postfix(loss=f"{np.mean(recent):.4f}", pairs_s=f"{rate:.0f}")
                 bar.update(1)
-            if step % config.eval_every == 0 or step == total:
+            if (config.eval_every and step % config.eval_every == 0) or step == total:
                 metrics = {**evaluate(), "train_loss": float(np.mean(recent))}
                 history.append(metrics)
                 is_best = score(metrics) > best
