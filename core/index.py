@@ -178,6 +178,8 @@ def load_prebuilt(bundle_dir: str | Path, texts: Sequence[str]) -> tuple[np.ndar
             log.warning("%s: prebuilt vectors of an older format; ignoring them", path)
             return nothing
         keys, quantized, scale = data["keys"], data["q"], data["scale"]
+    if len(keys) == 0:
+        return nothing
     order = np.argsort(keys)
     wanted = text_keys(texts)
     position = np.searchsorted(keys, wanted, sorter=order).clip(max=len(keys) - 1)

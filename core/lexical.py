@@ -18,6 +18,7 @@ from .text import compact
 
 NGRAMS = (2, 3)
 ARRAYS = ("idf", "doc_ids", "weights", "offsets", "norms")
+FORMAT = f"char-ngrams {NGRAMS} v1"  # stored with the index: a change here invalidates saved ones
 
 
 def char_ngrams(text: str) -> Counter[str]:
@@ -64,7 +65,7 @@ class CharNgramIndex:
         grams = np.array(list(self.vocab), dtype=str)
         np.savez(
             buffer,
-            key=np.array(key),
+            key=np.array(f"{FORMAT}|{key}"),
             size=np.array(self.size),
             grams=grams,
             **{name: getattr(self, name) for name in ARRAYS},
@@ -77,7 +78,7 @@ class CharNgramIndex:
         unreadable or built from something else."""
         try:
             with np.load(path, allow_pickle=False) as data:
-                if str(data["key"]) != key:
+                if str(data["key"]) != f"{FORMAT}|{key}":
                     return None
                 index = cls([])
                 index.size = int(data["size"])

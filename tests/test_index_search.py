@@ -204,7 +204,7 @@ def test_query_expansion_and_lexical_fusion(small_kcd, tiny_bundle, cache):
 def test_prebuilt_vectors_in_the_bundle_skip_embedding(small_kcd, tiny_bundle, cache, tmp_path):
     import shutil
 
-    from core.index import attach_prebuilt
+    from core.index import attach_prebuilt, load_prebuilt
 
     bundle = tmp_path / "bundle"
     shutil.copytree(tiny_bundle, bundle)
@@ -218,6 +218,7 @@ def test_prebuilt_vectors_in_the_bundle_skip_embedding(small_kcd, tiny_bundle, c
         progress=lambda done, total: embedded.append(total) or True,
     )
     assert embedded == []  # nothing was embedded
+    assert load_prebuilt(bundle, ["not in the bundle"])[1].tolist() == [False]
     cosine = (second.index.vectors.astype(np.float32) * first.index.vectors.astype(np.float32)).sum(1)
     assert cosine.min() > 0.999
     assert second.search("간의 기타 및 상세불명의 경변증", 1)[0].code == "K74.6"
@@ -235,3 +236,5 @@ def test_prebuilt_vectors_in_the_bundle_skip_embedding(small_kcd, tiny_bundle, c
     row = third.table.texts.index("lc")
     expected = Embedder(bundle).encode("LC")
     assert float(third.index.vectors[row].astype(np.float32) @ expected) > 0.999
+    attach_prebuilt(bundle, texts=[], vectors=np.zeros((0, expected.shape[0]), dtype=np.float32))
+    assert load_prebuilt(bundle, ["lc"])[1].tolist() == [False]  # an empty store finds nothing
