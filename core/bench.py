@@ -24,12 +24,12 @@ from pathlib import Path
 
 import numpy as np
 
-from .dictionary import load_dictionary
+from .dictionary import load_dictionary, read_synonyms
 from .evaluation import Names, evaluate_linking, format_table, held_out, ranks_from_scores, summarize
 from .index import cache_dir
 from .lexical import CharNgramIndex
 from .search import Searcher, TermTable, open_searcher
-from .text import normalize
+from .text import compact, normalize
 
 ROOT = Path(__file__).resolve().parents[1]
 DEV_QUERIES = ROOT.parent / "shared" / "data" / "dev_queries.tsv"
@@ -243,16 +243,11 @@ def run_benchmark(
     ablate_curated: bool = False,
     log: Callable[[str], None] = print,
 ) -> dict:
-    from assets import DEFAULT_MODEL, KCD8
+    from assets import CURATED_SYNONYMS, DEFAULT_MODEL, KCD8
 
     model = Path(model or DEFAULT_MODEL)
     dictionary = load_dictionary(KCD8)
     names = Names.from_dictionary(dictionary)
-    from assets import CURATED_SYNONYMS
-
-    from .dictionary import read_synonyms
-    from .text import compact
-
     listed = {compact(term) for _, term in read_synonyms(CURATED_SYNONYMS)}
     dev = [dataclasses.replace(q, listed=compact(q.query) in listed) for q in read_dev_queries(dev_path)]
     result: dict = {"name": name, "model": str(model), "machine": machine(), "quality": {}, "speed": {}}
