@@ -8,7 +8,7 @@ import logging
 import sys
 from pathlib import Path
 
-from .errors import LookupAppError
+from .errors import InputError, LookupAppError
 from .progress import ProgressBar
 
 log = logging.getLogger("core")
@@ -32,13 +32,41 @@ def _print_table(query: str, hits) -> None:
         )
 
 
+def read_queries(path: str | Path) -> list[str]:
+    """One query per line (LF or CRLF; no other character ends a line), blank lines kept so
+    that output line N answers input line N. UTF-8, or cp949 as Korean Excel writes it."""
+    path = Path(path)
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise InputError(f"{path}: cannot read the query file ({exc.strerror or exc})") from None
+    for encoding in ("utf-8-sig", "cp949"):
+        try:
+            text = data.decode(encoding)
+            break
+        except UnicodeDecodeError:
+            continue
+    else:
+        raise InputError(f"{path}: neither UTF-8 nor cp949 text")
+    lines = text.split("\n")
+    if lines[-1] == "":
+        lines.pop()
+    return [line.rstrip("\r") for line in lines]
+
+
+def positive(value: str) -> int:
+    number = int(value)
+    if number < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {number}")
+    return number
+
+
 def cmd_search(args: argparse.Namespace) -> int:
+    queries = read_queries(args.batch) if args.batch else None  # before the index: fail fast
     searcher = open_searcher(args.dictionary, args.format, args.model, quiet=args.json or bool(args.batch))
-    if args.batch:
-        lines = Path(args.batch).read_text(encoding="utf-8").splitlines()
-        queries = [q.strip() for q in lines if q.strip()]
+    if queries is not None:
         for query in queries:
-            hits = searcher.search(query, args.k, lang=args.lang)
+            hits = searcher.search(query.strip(), args.k, lang=args.lang) if query.strip() else []
             print(json.dumps({"query": query, "results": [h.to_dict() for h in hits]}, ensure_ascii=False))
         return 0
     if not args.query:
@@ -70,7 +98,7 @@ def cmd_index_prebuild(args: argparse.Namespace) -> int:
 
 
 def cmd_bench(args: argparse.Namespace) -> int:
-    from .bench import DEV_QUERIES, ROOT, run_benchmark
+    from .bench import DEV_QUERIES, LONGTAIL_QUERIES, ROOT, run_benchmark
 
     baselines = {}
     for item in args.baseline:
@@ -80,11 +108,15 @@ def cmd_bench(args: argparse.Namespace) -> int:
         name=args.name,
         model=Path(args.model) if args.model else None,
         baselines=baselines,
-        dev_path=Path(args.dev_queries or DEV_QUERIES),
+        dev_paths={
+            "dev": Path(args.dev_queries or DEV_QUERIES),
+            "longtail": Path(args.longtail_queries or LONGTAIL_QUERIES),
+        },
         out_dir=ROOT / "bench" / "results",
         build=not args.no_build,
         quality=not args.speed_only,
         ablate_curated=args.ablate_curated,
+        ablate_bank=args.ablate_bank,
         log=lambda m: print(m, file=sys.stderr),
     )
     return 0
@@ -102,7 +134,7 @@ def main(argv: list[str] | None = None) -> int:
 
     search = sub.add_parser("search", help="search concepts")
     search.add_argument("query", nargs="*")
-    search.add_argument("-k", type=int, default=10)
+    search.add_argument("-k", type=positive, default=10, help="concepts per query (default 10)")
     search.add_argument("--lang", choices=["ko", "en"], help="match terms of one language only")
     search.add_argument("--json", action="store_true", help="JSON lines instead of a table")
     search.add_argument("--batch", help="file of queries, one per line; JSON lines out")
@@ -129,6 +161,12 @@ def main(argv: list[str] | None = None) -> int:
         help="another bundle to compare, e.g. zero-shot=DIR",
     )
     bench.add_argument("--dev-queries", help="default: ../shared/data/dev_queries.tsv")
+    bench.add_argument("--longtail-queries", help="default: ../shared/data/dev_queries_longtail.tsv")
+    bench.add_argument(
+        "--ablate-bank",
+        action="store_true",
+        help="also run the dev queries of the model and each baseline without the open synonym bank",
+    )
     bench.add_argument(
         "--no-build",
         action="store_true",

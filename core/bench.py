@@ -10,6 +10,7 @@ the model under test. Writes bench/results/NAME.json and prints the tables.
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import json
 import os
 import platform
@@ -18,14 +19,16 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from .dictionary import load_dictionary, read_synonyms
+from .dictionary import add_bank, load_dictionary, read_bank, read_synonyms
 from .evaluation import Names, evaluate_linking, format_table, held_out, ranks_from_scores, summarize
+from .fsutil import sha256_file
 from .index import cache_dir
 from .lexical import CharNgramIndex
 from .search import Searcher, TermTable, open_searcher
@@ -33,6 +36,7 @@ from .text import compact, normalize
 
 ROOT = Path(__file__).resolve().parents[1]
 DEV_QUERIES = ROOT.parent / "shared" / "data" / "dev_queries.tsv"
+LONGTAIL_QUERIES = ROOT.parent / "shared" / "data" / "dev_queries_longtail.tsv"
 
 
 @dataclass(frozen=True)
@@ -85,14 +89,22 @@ def _table_vectors(searcher: Searcher, texts: Sequence[str]) -> np.ndarray:
     return out
 
 
-def quality_dense(searcher: Searcher, names: Names, dev: Sequence[DevQuery]) -> dict:
+def dev_sets_accuracy(dev_sets: dict[str, Sequence[DevQuery]], searcher: Searcher) -> dict:
+    """Each dev set through the product's search (concepts, deduplicated by code)."""
+    return {
+        name: dev_accuracy(queries, lambda q: [h.code for h in searcher.search(q, 5)])
+        for name, queries in dev_sets.items()
+    }
+
+
+def quality_dense(searcher: Searcher, names: Names, dev_sets: dict[str, Sequence[DevQuery]]) -> dict:
     encode = lambda texts: _table_vectors(searcher, texts)  # noqa: E731
     result = evaluate_linking(encode, names)
-    result["dev"] = dev_accuracy(dev, lambda q: [h.code for h in searcher.search(q, 5)])
+    result["dev"] = dev_sets_accuracy(dev_sets, searcher)
     return result
 
 
-def quality_lexical(names: Names, table: TermTable, dev: Sequence[DevQuery]) -> dict:
+def quality_lexical(names: Names, table: TermTable, dev_sets: dict[str, Sequence[DevQuery]]) -> dict:
     """The character n-gram baseline on the same tasks (exact candidate sets, exact ranks)."""
     gold = names.subset(held_out)
     results = {}
@@ -127,7 +139,7 @@ def quality_lexical(names: Names, table: TermTable, dev: Sequence[DevQuery]) -> 
                     codes.append(code)
         return codes
 
-    results["dev"] = dev_accuracy(dev, search)
+    results["dev"] = {name: dev_accuracy(queries, search) for name, queries in dev_sets.items()}
     return results
 
 
@@ -217,8 +229,13 @@ def machine() -> dict:
         commit = subprocess.run(
             ["git", "rev-parse", "HEAD"], cwd=ROOT, capture_output=True, text=True
         ).stdout.strip()
+        dirty = bool(
+            subprocess.run(
+                ["git", "status", "--porcelain", "--untracked-files=no"], cwd=ROOT, capture_output=True, text=True
+            ).stdout.strip()
+        )
     except OSError:
-        commit = ""
+        commit, dirty = "", None
     return {
         "cpu": cpu,
         "cores": os.cpu_count(),
@@ -227,7 +244,18 @@ def machine() -> dict:
         "onnxruntime": onnxruntime.__version__,
         "numpy": np.__version__,
         "git_commit": commit,
+        "git_dirty": dirty,  # uncommitted changes to tracked files when the benchmark ran
         "providers": onnxruntime.get_available_providers(),
+    }
+
+
+def read_dev_sets(paths: dict[str, Path], *, curated: set[str], imported: set[str]) -> dict[str, list[DevQuery]]:
+    """The dev sets, each query marked `listed` when the curated list names it verbatim
+    (compact form); `imported` (the bank's terms) is only counted, never used to filter."""
+    return {
+        name: [dataclasses.replace(q, listed=compact(q.query) in curated) for q in read_dev_queries(path)]
+        for name, path in paths.items()
+        if Path(path).is_file()
     }
 
 
@@ -236,31 +264,52 @@ def run_benchmark(
     name: str,
     model: Path | None,
     baselines: dict[str, Path],
-    dev_path: Path,
+    dev_paths: dict[str, Path],
     out_dir: Path,
     build: bool = True,
     quality: bool = True,
     ablate_curated: bool = False,
+    ablate_bank: bool = False,
     log: Callable[[str], None] = print,
 ) -> dict:
-    from assets import CURATED_SYNONYMS, DEFAULT_MODEL, KCD8
+    from assets import BANK, CURATED_SYNONYMS, DEFAULT_MODEL, KCD8
 
     model = Path(model or DEFAULT_MODEL)
     dictionary = load_dictionary(KCD8)
     names = Names.from_dictionary(dictionary)
     listed = {compact(term) for _, term in read_synonyms(CURATED_SYNONYMS)}
-    dev = [dataclasses.replace(q, listed=compact(q.query) in listed) for q in read_dev_queries(dev_path)]
-    result: dict = {"name": name, "model": str(model), "machine": machine(), "quality": {}, "speed": {}}
+    bank = read_bank(BANK)
+    imported = {compact(term) for _, term, _ in bank}
+    dev_sets = read_dev_sets(dev_paths, curated=listed, imported=imported)
+    result: dict = {
+        "name": name,
+        "model": str(model),
+        "model_sha256": bundle_digest(model),
+        "machine": machine(),
+        "bank": dict(Counter(source for _, _, source in bank)),
+        "dev_coverage": {
+            set_name: {
+                "queries": len(queries),
+                "curated_verbatim": sum(q.listed for q in queries),
+                "bank_verbatim": sum(compact(q.query) in imported for q in queries),
+            }
+            for set_name, queries in dev_sets.items()
+        },
+        "quality": {},
+        "speed": {},
+    }
+    all_dev = [q for queries in dev_sets.values() for q in queries]
     rows = {}
     with tempfile.TemporaryDirectory() as scratch:
+        none = Path(scratch) / "none.tsv"
         for label, path in [("model", model), *baselines.items()]:
             log(f"quality: {label} ({path})")
-            searcher = open_searcher(model=path, user_synonyms=Path(scratch) / "none.tsv")
+            searcher = open_searcher(model=path, user_synonyms=none)
             if quality:
-                rows[label] = quality_dense(searcher, names, dev)
+                rows[label] = quality_dense(searcher, names, dev_sets)
             if label == "model":
                 log("speed: end-to-end single queries")
-                result["speed"] = speed(searcher, latency_queries(names, dev))
+                result["speed"] = speed(searcher, latency_queries(names, all_dev))
                 result["speed"]["threads"] = searcher.embedder.threads
                 result["speed"].update(memory_and_startup(path, cache=cache_dir()))
                 if build:
@@ -272,29 +321,47 @@ def run_benchmark(
                     sum(f.stat().st_size for f in (ROOT / "assets").rglob("*") if f.is_file()) / 1e6
                 )
                 if build:
-                    log("speed: index build from scratch (embedding + hnswlib)")
+                    log("speed: index build from the bundle's prebuilt vectors (a first launch)")
                     started = time.perf_counter()
-                    open_searcher(
-                        model=path, cache=Path(scratch) / "cache", user_synonyms=Path(scratch) / "u.tsv"
-                    )
-                    result["speed"]["index_build_s"] = time.perf_counter() - started
+                    open_searcher(model=path, cache=Path(scratch) / "cache", user_synonyms=none)
+                    result["speed"]["index_build_prebuilt_s"] = time.perf_counter() - started
+            del searcher
+            if quality and ablate_bank:
+                log(f"quality: {label} without the open synonym bank (dev queries)")
+                plain = open_searcher(model=path, user_synonyms=none, bank=False)
+                rows[f"{label} w/o bank"] = {
+                    **{t: rows[label][t] for t in ("ko2en", "en2ko", "mixed")},
+                    "dev": dev_sets_accuracy(dev_sets, plain),
+                }
+                del plain
         if quality and ablate_curated:
             log("quality: the model under test without the curated synonym list (dev queries)")
-            plain = open_searcher(model=model, user_synonyms=Path(scratch) / "none.tsv", curated=False)
+            plain = open_searcher(model=model, user_synonyms=none, curated=False)
             rows["model w/o curated"] = {
                 **{t: rows["model"][t] for t in ("ko2en", "en2ko", "mixed")},
-                "dev": dev_accuracy(dev, lambda q: [h.code for h in plain.search(q, 5)]),
+                "dev": dev_sets_accuracy(dev_sets, plain),
             }
+            del plain
         if quality:
-            log("quality: lexical character n-gram baseline")
+            log("quality: lexical character n-gram baseline (TF-IDF alone, same dictionary as the product)")
             dictionary.add_synonyms(read_synonyms(CURATED_SYNONYMS), source="curated")  # as the product has
-            rows["lexical"] = quality_lexical(names, TermTable(list(dictionary.terms())), dev)
+            add_bank(dictionary, bank)
+            rows["lexical"] = quality_lexical(names, TermTable(list(dictionary.terms())), dev_sets)
     result["quality"] = rows
     result["peak_rss_mb_benchmark_process"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     out_dir.mkdir(parents=True, exist_ok=True)
     (out_dir / f"{name}.json").write_text(json.dumps(result, indent=2, ensure_ascii=False) + "\n")
     print(render(result))
     return result
+
+
+def bundle_digest(path: Path) -> str:
+    """sha256 over the bundle's manifest and model file: which model a result measured."""
+    digest = hashlib.sha256()
+    for file in ("manifest.json", "model.onnx"):
+        if (path / file).is_file():
+            digest.update(sha256_file(path / file).encode())
+    return digest.hexdigest()
 
 
 def render(result: dict) -> str:
@@ -312,22 +379,22 @@ def _quality_lines(rows: dict) -> list[str]:
     lines = [
         "KCD-8 held-out linking (Acc@1 / Acc@5 / MRR@10):",
         format_table({k: {t: v[t] for t in ("ko2en", "en2ko", "mixed")} for k, v in rows.items()}),
-        "",
-        "Dev queries (Acc@1 / Acc@5):",
     ]
-    kinds = sorted(
-        {k for r in rows.values() for k in r["dev"]["by_kind"]},
-        key=lambda k: (k in ("unlisted", "overall"), k == "overall", k),
-    )
-    lines.append(f"{'model':<16}" + "".join(f"{k:>20}" for k in kinds))
-    for label, r in rows.items():
-        cells = "".join(
-            f"{r['dev']['by_kind'][k]['acc1']:>13.1f}{r['dev']['by_kind'][k]['acc5']:>7.1f}"
-            if k in r["dev"]["by_kind"]
-            else f"{'-':>20}"
-            for k in kinds
+    sets = list(dict.fromkeys(s for r in rows.values() for s in r["dev"]))
+    for set_name in sets:
+        lines += ["", f"Dev queries '{set_name}' (Acc@1 / Acc@5):"]
+        tables = {label: r["dev"][set_name]["by_kind"] for label, r in rows.items() if set_name in r["dev"]}
+        kinds = sorted(
+            {k for t in tables.values() for k in t},
+            key=lambda k: (k in ("unlisted", "overall"), k == "overall", k),
         )
-        lines.append(f"{label:<16}{cells}")
+        lines.append(f"{'model':<24}" + "".join(f"{k[:14]:>15}" for k in kinds))
+        for label, table in tables.items():
+            cells = "".join(
+                f"{table[k]['acc1']:>9.1f}{table[k]['acc5']:>6.1f}" if k in table else f"{'-':>15}"
+                for k in kinds
+            )
+            lines.append(f"{label[:24]:<24}{cells}")
     return lines
 
 
@@ -346,9 +413,6 @@ def _speed_lines(s: dict) -> list[str]:
             f"  model.onnx {s['model_mb']:.1f} MB; assets/ {s['assets_mb']:.1f} MB; "
             f"hnswlib recall@10 {s['hnsw_recall_at_10']:.3f}",
         ]
-        if "index_build_s" in s:
-            lines.append(
-                f"  index build on an empty cache (from the bundle's prebuilt vectors when it has them): "
-                f"{s['index_build_s']:.1f} s"
-            )
+        if "index_build_prebuilt_s" in s:
+            lines.append(f"  index build from the bundle's prebuilt vectors: {s['index_build_prebuilt_s']:.1f} s")
     return lines

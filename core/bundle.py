@@ -45,6 +45,14 @@ class BundleManifest:
     schema_version: int = SCHEMA_VERSION
 
     def __post_init__(self) -> None:
+        for name, kind in (("pooling", str), ("max_length", int), ("dim", int), ("prefix", str), ("source", str)):
+            if not isinstance(getattr(self, name), kind) or isinstance(getattr(self, name), bool):
+                raise BundleError(f"manifest field {name!r} should be {kind.__name__}, found {getattr(self, name)!r}")
+        for name in ("files", "parity"):
+            if not isinstance(getattr(self, name), dict):
+                raise BundleError(f"manifest field {name!r} should be an object, found {getattr(self, name)!r}")
+        if not all(isinstance(v, str) for v in self.files.values()):
+            raise BundleError(f"manifest field 'files' should map names to sha256 strings: {self.files!r}")
         if self.quantization not in ("none", "int8"):
             raise BundleError(f"unknown quantization {self.quantization!r}; expected 'none' or 'int8'")
         if self.max_length < 2 or self.dim < 1:
@@ -67,6 +75,8 @@ def read_manifest(directory: str | Path, *, verify: bool = True) -> BundleManife
         raw = json.loads(path.read_text())
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise BundleError(f"{path}: unreadable manifest: {exc}") from None
+    if not isinstance(raw, dict):
+        raise BundleError(f"{path}: the manifest is not a JSON object")
     version = raw.get("schema_version")
     if version != SCHEMA_VERSION:
         raise BundleError(f"{path}: schema version {version!r}, this program reads {SCHEMA_VERSION}")
@@ -87,9 +97,17 @@ def read_manifest(directory: str | Path, *, verify: bool = True) -> BundleManife
     return manifest
 
 
-def _providers() -> list[str]:
+def _onnxruntime():
+    """onnxruntime, with its telemetry switched off (the environment variable is set by
+    `core/__init__.py` before the import; this is the API switch, for older versions)."""
     import onnxruntime as ort
 
+    ort.disable_telemetry_events()
+    return ort
+
+
+def _providers() -> list[str]:
+    ort = _onnxruntime()
     available = ort.get_available_providers()
     return [p for p in ("CUDAExecutionProvider", "CPUExecutionProvider") if p in available]
 
@@ -118,8 +136,7 @@ class Embedder:
         self.pad_id = self.tokenizer.token_to_id("<pad>") or self.tokenizer.token_to_id("[PAD]") or 0
 
     def _session(self, threads: int):
-        import onnxruntime as ort
-
+        ort = _onnxruntime()
         options = ort.SessionOptions()
         options.intra_op_num_threads = threads
         options.inter_op_num_threads = 1

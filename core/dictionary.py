@@ -9,8 +9,8 @@ partial dictionary.
 from __future__ import annotations
 
 import csv
+import gzip
 import hashlib
-import io
 import logging
 import re
 from collections.abc import Iterable, Iterator
@@ -113,6 +113,17 @@ class Dictionary:
 # --------------------------------------------------------------------------- reading
 
 
+def _read(path: Path) -> bytes:
+    """The file's bytes; a `.gz` file is decompressed (the bundled bank ships gzipped)."""
+    data = path.read_bytes()
+    if path.suffix == ".gz":
+        try:
+            return gzip.decompress(data)
+        except (OSError, EOFError) as exc:
+            raise DictionaryError(path, f"not a readable gzip file ({exc})") from None
+    return data
+
+
 def _decode(path: Path, data: bytes, encoding: str) -> str:
     try:
         return data.decode(encoding)
@@ -124,13 +135,30 @@ def _decode(path: Path, data: bytes, encoding: str) -> str:
 
 
 def _rows(path: Path, text: str, delimiter: str) -> Iterator[tuple[int, list[str]]]:
-    """(line number, fields) for each line; a last line without newline is flagged as truncated."""
+    """(line number, fields) for each line. Lines end in LF, CRLF or, in a file without any LF,
+    CR (Excel for Mac's "CSV (Macintosh)"). Refused with file and line: a last line without a
+    line ending (the file was cut off, or it must say so), a NUL byte, and a line the CSV
+    rules cannot parse (an unterminated quote, a field over the csv module's limit)."""
+    if "\r" in text and "\n" not in text:
+        text = text.replace("\r", "\n")
     lines = text.split("\n")
-    if lines and lines[-1] == "":
+    if lines[-1] == "":
         lines.pop()
+    else:
+        raise DictionaryError(
+            path,
+            "the last line has no line ending, so the file looks cut off (truncated while it was "
+            "written or copied); if it is complete, end it with a line break",
+            len(lines),
+        )
     for number, line in enumerate(lines, start=1):
         line = line.rstrip("\r")
-        fields = next(csv.reader(io.StringIO(line), delimiter=delimiter)) if line else []
+        if "\x00" in line:
+            raise DictionaryError(path, "a NUL byte: this does not look like a text file", number)
+        try:
+            fields = next(csv.reader([line], delimiter=delimiter, strict=True)) if line else []
+        except csv.Error as exc:
+            raise DictionaryError(path, f"cannot read this line as {delimiter!r}-separated text: {exc}", number)
         yield number, fields
 
 
@@ -364,13 +392,36 @@ def read_synonyms(path: str | Path) -> list[tuple[str, str]]:
     if not path.exists():
         return []
     rows = []
-    for number, fields in _rows(path, _decode(path, path.read_bytes(), "utf-8-sig"), "\t"):
+    for number, fields in _rows(path, _decode(path, _read(path), "utf-8-sig"), "\t"):
         if (
             not fields
             or fields[0].startswith("#")
-            or fields[:2] in (["code", "term"], ["token", "expansion"])
+            or fields[:2] in (["code", "term"], ["token", "expansion"], ["ko", "en"])
         ):
             continue
         _need(path, number, fields, 2, "code, term")
         rows.append((fields[0].strip(), fields[1].strip()))
     return rows
+
+
+def read_bank(path: str | Path) -> list[tuple[str, str, str]]:
+    """The open synonym bank (`code<TAB>term<TAB>lang<TAB>source`, `#` comments, header) as
+    (code, term, source) rows; a missing file is an empty bank."""
+    path = Path(path)
+    if not path.exists():
+        return []
+    rows = []
+    for number, fields in _rows(path, _decode(path, _read(path), "utf-8"), "\t"):
+        if not fields or fields[0].startswith("#") or fields[0] == "code":
+            continue
+        _need(path, number, fields, 4, "code, term, lang, source")
+        rows.append((fields[0], fields[1], fields[3]))
+    return rows
+
+
+def add_bank(dictionary: Dictionary, rows: Iterable[tuple[str, str, str]]) -> int:
+    """Add bank rows to a dictionary, each under its own source name. Returns the count added."""
+    by_source: dict[str, list[tuple[str, str]]] = {}
+    for code, term, source in rows:
+        by_source.setdefault(source, []).append((code, term))
+    return sum(dictionary.add_synonyms(r, source=s) for s, r in sorted(by_source.items()))

@@ -17,6 +17,10 @@ class DictionaryError(LookupAppError):
         self.line = line
 
 
+class InputError(LookupAppError):
+    """A file of queries (or another input) cannot be read; the message names the file."""
+
+
 class BundleError(LookupAppError):
     """A model bundle is missing, damaged or of an unknown schema."""
 

@@ -40,15 +40,71 @@ def atomic_dir(path: str | Path) -> Iterator[Path]:
     """Yield a temporary sibling directory that replaces `path` only if the block succeeds."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
+    _remove_orphans(path)
     tmp = Path(tempfile.mkdtemp(dir=path.parent, prefix=f".{path.name}."))
     try:
         yield tmp
-        old = path.with_name(f".{path.name}.old")
-        shutil.rmtree(old, ignore_errors=True)
-        if path.exists():
-            os.replace(path, old)
-        os.replace(tmp, path)
+        old = Path(tempfile.mkdtemp(dir=path.parent, prefix=f".{path.name}.old."))
+        try:
+            if path.exists():
+                os.replace(path, old / "previous")
+            os.replace(tmp, path)
+        except OSError:
+            if not path.exists():  # not another writer finishing first: a real failure
+                raise
+            shutil.rmtree(tmp, ignore_errors=True)  # another process wrote the same thing first
         shutil.rmtree(old, ignore_errors=True)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
+
+
+def _remove_orphans(path: Path, *, age_s: float = 3600.0) -> None:
+    """Temporary siblings of `path` left by a killed process (older than an hour)."""
+    import time
+
+    for orphan in path.parent.glob(f".{path.name}.*"):
+        try:
+            if orphan.is_dir() and time.time() - orphan.stat().st_mtime > age_s:
+                shutil.rmtree(orphan, ignore_errors=True)
+        except OSError:
+            pass
+
+
+@contextmanager
+def file_lock(path: str | Path, *, timeout: float = 30.0) -> Iterator[None]:
+    """Hold an exclusive lock on `path` + ".lock" across processes (two app windows adding
+    synonyms to one file must not lose each other's rows). fcntl on POSIX, msvcrt on Windows."""
+    import time
+
+    lock = Path(f"{path}.lock")
+    lock.parent.mkdir(parents=True, exist_ok=True)
+    with open(lock, "a+b") as handle:
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                if os.name == "nt":
+                    import msvcrt
+
+                    msvcrt.locking(handle.fileno(), msvcrt.LK_NBLCK, 1)
+                else:
+                    import fcntl
+
+                    fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except OSError:
+                if time.monotonic() > deadline:
+                    raise TimeoutError(f"{lock}: another process holds this lock") from None
+                time.sleep(0.05)
+        try:
+            yield
+        finally:
+            if os.name == "nt":
+                import msvcrt
+
+                handle.seek(0)
+                msvcrt.locking(handle.fileno(), msvcrt.LK_UNLCK, 1)
+            else:
+                import fcntl
+
+                fcntl.flock(handle.fileno(), fcntl.LOCK_UN)

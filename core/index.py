@@ -13,6 +13,7 @@ import io
 import json
 import logging
 import os
+import zipfile
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -117,6 +118,11 @@ class TermIndex:
         directory = Path(directory)
         try:
             manifest = IndexManifest(**json.loads((directory / "manifest.json").read_text()))
+            if not (
+                isinstance(manifest.files, dict)
+                and all(isinstance(getattr(manifest, f), int) for f in ("count", "dim", "m", "ef_construction"))
+            ):
+                raise TypeError("fields of the wrong type")
         except (OSError, ValueError, TypeError) as exc:
             raise IndexStaleError(f"{directory}: no readable index manifest ({exc})") from None
         if manifest.schema_version != SCHEMA_VERSION:
@@ -127,12 +133,14 @@ class TermIndex:
             file = directory / name
             if not file.is_file() or sha256_file(file) != manifest.files.get(name):
                 raise IndexStaleError(f"{directory}: {name} is missing or damaged")
-        vectors = np.load(directory / "vectors.npy")
         hnsw = hnswlib.Index(space="ip", dim=manifest.dim)
         try:
+            vectors = np.load(directory / "vectors.npy", allow_pickle=False)
             hnsw.load_index(str(directory / "index.bin"), max_elements=manifest.count)
-        except RuntimeError as exc:
+        except (RuntimeError, OSError, ValueError, EOFError) as exc:
             raise IndexStaleError(f"{directory}: {exc}") from None
+        if vectors.shape != (manifest.count, manifest.dim):
+            raise IndexStaleError(f"{directory}: vectors of shape {vectors.shape}, manifest says {manifest.count}")
         hnsw.set_ef(128)
         return cls(hnsw, vectors, manifest)
 
@@ -159,7 +167,7 @@ def attach_prebuilt(bundle_dir: str | Path, *, texts: Sequence[str], vectors: np
     scale = np.maximum(np.abs(vectors).max(axis=1), 1e-12) / 127.0
     quantized = np.round(vectors / scale[:, None]).astype(np.int8)
     buffer = io.BytesIO()
-    np.savez(buffer, keys=text_keys(texts), q=quantized, scale=scale.astype(np.float32))
+    np.savez_compressed(buffer, keys=text_keys(texts), q=quantized, scale=scale.astype(np.float32))
     write_atomic(bundle_dir / PREBUILT, buffer.getvalue())
     files = {name: digest for name, digest in manifest.files.items() if name != "prebuilt.json"}
     files[PREBUILT] = sha256_file(bundle_dir / PREBUILT)
@@ -173,11 +181,18 @@ def load_prebuilt(bundle_dir: str | Path, texts: Sequence[str]) -> tuple[np.ndar
     nothing = np.zeros((len(texts), 0), dtype=np.float32), np.zeros(len(texts), dtype=bool)
     if not path.is_file():
         return nothing
-    with np.load(path, allow_pickle=False) as data:
-        if "keys" not in data:
-            log.warning("%s: prebuilt vectors of an older format; ignoring them", path)
-            return nothing
-        keys, quantized, scale = data["keys"], data["q"], data["scale"]
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            if "keys" not in data:
+                log.warning("%s: prebuilt vectors of an older format; ignoring them", path)
+                return nothing
+            keys, quantized, scale = data["keys"], data["q"], data["scale"]
+    except (OSError, ValueError, EOFError, KeyError, zipfile.BadZipFile) as exc:
+        log.warning("%s: unreadable prebuilt vectors (%s); embedding every name instead", path, exc)
+        return nothing
+    if not (len(keys) == len(quantized) == len(scale)) or quantized.ndim != 2:
+        log.warning("%s: inconsistent prebuilt vectors; embedding every name instead", path)
+        return nothing
     if len(keys) == 0:
         return nothing
     order = np.argsort(keys)

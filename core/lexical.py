@@ -14,16 +14,22 @@ from pathlib import Path
 import numpy as np
 
 from .fsutil import write_atomic
-from .text import compact
+from .text import compact, decompose_hangul
 
-NGRAMS = (2, 3)
+NGRAMS = (2, 3, 4)
 ARRAYS = ("idf", "doc_ids", "weights", "offsets", "norms")
-FORMAT = f"char-ngrams {NGRAMS} v1"  # stored with the index: a change here invalidates saved ones
+FORMAT = f"char-ngrams {NGRAMS} jamo v2"  # stored with the index: a change here invalidates saved ones
+
+
+def _key(text: str) -> str:
+    """The compact text with Hangul written out as jamo (a slip in one jamo then changes one
+    letter, not a whole syllable), padded at both ends."""
+    return f"#{decompose_hangul(compact(text))}#"
 
 
 def char_ngrams(text: str) -> Counter[str]:
-    """Character 2- and 3-grams of the compact text, with word-boundary padding."""
-    key = f"#{compact(text)}#"
+    """Character 2-, 3- and 4-grams of the padded jamo key."""
+    key = _key(text)
     grams: Counter[str] = Counter()
     for n in NGRAMS:
         grams.update(key[i : i + n] for i in range(max(1, len(key) - n + 1)))
@@ -34,11 +40,14 @@ class CharNgramIndex:
     """Cosine similarity of TF-IDF character n-gram vectors, via an inverted index
     (postings stored as one CSR-style array: gram → slice of doc ids and weights)."""
 
-    def __init__(self, texts: Sequence[str]) -> None:
+    def __init__(self, texts: Sequence[str], *, idf_from: CharNgramIndex | None = None) -> None:
+        """Index `texts`; with `idf_from`, weight n-grams by that index's IDF, so that scores
+        of these texts compare with that index's (local synonyms beside the dictionary)."""
+        self.reference = idf_from
         vocab: dict[str, int] = {}
         docs, grams = array("i"), array("i")  # compact: a list of ints would cost ~100 MB at peak
         for doc, text in enumerate(texts):
-            key = f"#{compact(text)}#"
+            key = _key(text)
             for n in NGRAMS:
                 for i in range(max(1, len(key) - n + 1)):
                     grams.append(vocab.setdefault(key[i : i + n], len(vocab)))
@@ -49,8 +58,11 @@ class CharNgramIndex:
         del grams, docs
         unique, tf = np.unique(pairs, return_counts=True)  # sorted by gram, then doc
         gram_of, doc_of = np.divmod(unique, max(1, self.size))
-        df = np.bincount(gram_of, minlength=len(vocab))
-        self.idf = (np.log((1 + self.size) / (1 + df)) + 1.0).astype(np.float32)
+        if idf_from is None:
+            df = np.bincount(gram_of, minlength=len(vocab))
+            self.idf = (np.log((1 + self.size) / (1 + df)) + 1.0).astype(np.float32)
+        else:
+            self.idf = np.array([idf_from.gram_idf(g) for g in vocab], dtype=np.float32)
         self.doc_ids = doc_of.astype(np.int32)
         self.weights = (tf * self.idf[gram_of]).astype(np.float32)
         self.offsets = np.searchsorted(gram_of, np.arange(len(vocab) + 1))
@@ -85,21 +97,29 @@ class CharNgramIndex:
                 index.vocab = {gram: i for i, gram in enumerate(data["grams"].tolist())}
                 for name in ARRAYS:
                     setattr(index, name, data[name])
-        except (OSError, ValueError, KeyError, zipfile.BadZipFile):
-            return None
+        except (OSError, ValueError, KeyError, EOFError, NotImplementedError, zipfile.BadZipFile):
+            return None  # missing, empty, damaged or of another format: build it again
         if len(index.offsets) != len(index.vocab) + 1 or len(index.norms) != index.size:
             return None
         return index
 
+    def gram_idf(self, gram: str) -> float:
+        """The IDF of an n-gram; one that no text has gets the IDF of a document frequency of 0."""
+        if self.reference is not None:
+            return self.reference.gram_idf(gram)
+        g = self.vocab.get(gram)
+        return float(self.idf[g]) if g is not None else math.log(1 + self.size) + 1.0
+
     def scores(self, query: str) -> np.ndarray:
-        """Cosine similarity of the query to every text (zeros where nothing is shared)."""
+        """Cosine similarity of the query to every text (zeros where nothing is shared).
+        The query's norm counts all its n-grams, those no text has included."""
         ids, weights, q_norm = [], [], 0.0
         for gram, tf in char_ngrams(query).items():
+            weight = tf * self.gram_idf(gram)
+            q_norm += weight * weight
             g = self.vocab.get(gram)
             if g is None:
                 continue
-            weight = tf * float(self.idf[g])
-            q_norm += weight * weight
             start, end = self.offsets[g], self.offsets[g + 1]
             ids.append(self.doc_ids[start:end])
             weights.append(weight * self.weights[start:end])

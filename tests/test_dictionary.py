@@ -112,8 +112,36 @@ def test_truncated_kcd_row_is_an_error_not_a_partial_dictionary(tmp_path, small_
     text = small_kcd.read_text(encoding="utf-8")
     cut = tmp_path / "cut.tsv"
     cut.write_text(text[: text.index("\n", 2000) + 8], encoding="utf-8")  # mid-row
-    with pytest.raises(DictionaryError, match=r"cut.tsv:\d+: expected 3 columns"):
+    with pytest.raises(DictionaryError, match=r"cut.tsv:\d+: the last line has no line ending"):
         load_dictionary(cut)
+    # cut inside the last field: the row has all its columns, but the name is half there
+    whole = text.index("\n", 2000)
+    cut.write_text(text[: text.rindex("\t", 0, whole) + 4], encoding="utf-8")
+    with pytest.raises(DictionaryError, match=r"looks cut off"):
+        load_dictionary(cut)
+
+
+@pytest.mark.parametrize(
+    "name, content, message",
+    [
+        ("cr.csv", b"code,term\rK74.6,liver cirrhosis\r", None),  # Excel for Mac: CR only
+        ("long.csv", b"code,term\nK74.6," + b"x" * 200_000 + b"\n", r"long.csv:2: cannot read this line"),
+        ("quote.csv", b'code,term\nK74.6,"liver cirrhosis\n', r"quote.csv:2: cannot read .*unexpected end"),
+        ("nul.csv", b"code,term\nK74.6,liver\x00 cirrhosis\n", r"nul.csv:2: a NUL byte"),
+        ("syn.tsv", b"code\tterm\nK74.6\tliver", r"syn.tsv:2: the last line has no line ending"),
+    ],
+)
+def test_awkward_files_load_whole_or_are_refused_with_file_and_line(tmp_path, name, content, message):
+    from core.dictionary import read_synonyms
+
+    path = tmp_path / name
+    path.write_bytes(content)
+    load = read_synonyms if name.startswith("syn") else load_dictionary
+    if message is None:
+        assert load_dictionary(path).concepts["K74.6"].terms[0].text == "liver cirrhosis"
+    else:
+        with pytest.raises(DictionaryError, match=message):
+            load(path)
 
 
 def test_cp949_file_given_as_utf8_table(tmp_path):

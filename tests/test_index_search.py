@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from core.bundle import Embedder
-from core.dictionary import load_dictionary
+from core.dictionary import load_dictionary, read_synonyms
 from core.errors import IndexStaleError
 from core.index import TermIndex
 from core.search import Searcher
@@ -95,6 +95,54 @@ def test_user_synonym_is_found_at_once_and_after_reopening(searcher, small_kcd, 
     assert any(t.text == "LC" and t.source == "user" for t in hit.synonyms)
 
 
+def test_a_local_synonym_is_scored_by_the_same_rule_as_dictionary_names(searcher):
+    """A local synonym once outranked every dictionary name (raw dense cosine against the
+    fused score); the same text must score the same wherever it comes from."""
+    assert searcher.add_synonym("K74.6", "Cholera")  # also A00's own name
+    for query in ("cholra", "cirrhosis", "x"):
+        hits = {h.code: h for h in searcher.search(query, 50)}
+        both = [hits.get(code) for code in ("A00", "K74.6")]
+        if all(h is not None and h.matched == "Cholera" for h in both):
+            assert hits["K74.6"].score == pytest.approx(hits["A00"].score, abs=2e-3)  # fp16 index vectors
+    hits = {h.code: h for h in searcher.search("cholra", 50)}
+    assert hits["K74.6"].matched == "Cholera" and hits["A00"].score == pytest.approx(hits["K74.6"].score, abs=2e-3)
+
+
+def test_local_synonyms_are_cleaned_locked_and_loaded_in_one_batch(small_kcd, tiny_bundle, cache, tmp_path):
+    import multiprocessing
+
+    user = tmp_path / "user.tsv"
+    searcher = Searcher(load_dictionary(small_kcd), Embedder(tiny_bundle), cache=cache, user_synonyms=user)
+    assert searcher.add_synonym("K74.6", "stiff\nliver\tdisease\x00")
+    assert user.read_text() == "code\tterm\nK74.6\tstiff liver disease\n"
+    # two processes adding at the same time lose nothing
+    context = multiprocessing.get_context("spawn")
+    workers = [
+        context.Process(target=_add_synonyms, args=(small_kcd, tiny_bundle, cache, user, f"w{i}"))
+        for i in range(2)
+    ]
+    for w in workers:
+        w.start()
+    for w in workers:
+        w.join(120)
+    terms = {t for _, t in read_synonyms(user)}
+    assert {f"w{i} term {j}" for i in range(2) for j in range(5)} <= terms
+    # many rows: embedded in one batch when the file is opened
+    user.write_text("code\tterm\n" + "".join(f"K74.6\tlocal name {i}\n" for i in range(300)))
+    embedder = Embedder(tiny_bundle)
+    calls = []
+    encode = embedder.encode
+    embedder.encode = lambda texts, **kw: calls.append(len(texts)) or encode(texts, **kw)
+    reopened = Searcher(load_dictionary(small_kcd), embedder, cache=cache, user_synonyms=user)
+    assert len(reopened.user) == 300 and calls == [300]
+
+
+def _add_synonyms(small_kcd, tiny_bundle, cache, user, prefix):
+    searcher = Searcher(load_dictionary(small_kcd), Embedder(tiny_bundle), cache=cache, user_synonyms=user)
+    for j in range(5):
+        searcher.add_synonym("K74.6", f"{prefix} term {j}")
+
+
 def test_index_is_cached_and_a_damaged_cache_is_rebuilt(small_kcd, tiny_bundle, cache):
     first = Searcher(load_dictionary(small_kcd), Embedder(tiny_bundle), cache=cache)
     calls = []
@@ -171,6 +219,23 @@ def test_char_ngram_index_is_spacing_insensitive_and_tolerates_typos():
     assert index.top("acute apendicitis", 1)[0][0] == 1  # one letter missing
     assert index.scores("zzzz").max() == 0.0
     assert np.isclose(index.scores("간경화증")[3], 1.0)
+
+
+def test_char_ngram_index_compares_hangul_by_jamo():
+    from core.lexical import CharNgramIndex
+
+    texts = ["심근경색", "심근염", "심근병증", "급성 심근염", "뇌경색"]
+    index = CharNgramIndex(texts)
+    # one jamo slipped: syllable n-grams ranked the shorter 심근염 first
+    assert index.top("급썽 심근염", 1)[0][0] == 3
+    assert index.top("뇌겅색", 1)[0][0] == 4
+
+
+def test_a_query_typed_in_english_keyboard_mode_finds_the_korean_name(searcher):
+    hits = searcher.search("rksrudghkwmd", 3)  # 간경화증 with the keyboard in English mode
+    assert searcher.keyboard_slip("zhffpfk") == "콜레라"
+    assert searcher.keyboard_slip("liver") is None and searcher.keyboard_slip("K74.6") is None
+    assert hits and hits[0].match == "exact" and hits[0].code == "K74.1"
 
 
 def test_char_ngram_index_round_trips_and_refuses_foreign_or_damaged_files(tmp_path):

@@ -18,3 +18,15 @@ def test_detect_lang_and_empty_markers():
     assert detect_lang("appendicitis") == "en"
     assert all(is_empty_term(t) for t in ("", " N/A ", "nan", "NULL"))
     assert not is_empty_term("nail")
+
+
+def test_hangul_decomposes_into_jamo_and_keyboard_slips_recompose():
+    from core.text import decompose_hangul, from_dubeolsik
+
+    assert decompose_hangul("간 fx") == "ㄱㅏㄴ fx"
+    assert decompose_hangul("심근경색") == "ㅅㅣㅁㄱㅡㄴㄱㅕㅇㅅㅐㄱ"
+    assert from_dubeolsik("rksrudghk") == "간경화"  # 간경화 typed in English mode
+    assert from_dubeolsik("dkssudgktpdy") == "안녕하세요"
+    assert from_dubeolsik("qkfrnf") == "발굴"  # a final consonant that starts no syllable
+    assert from_dubeolsik("dlfr") == "읽"  # a double final consonant
+    assert from_dubeolsik("fever") is None and from_dubeolsik("pneumonia") is None

@@ -135,24 +135,6 @@ def test_batches_are_label_aware_and_deterministic():
     assert sum(len(t) for t in seen) == 20  # one epoch covers every pair (two texts) once
 
 
-@pytest.fixture()
-def tiny_run(tmp_path, small_kcd, cache):
-    def run(name, **changes):
-        overrides = {
-            "dictionary": str(small_kcd),
-            "format": "kcd",
-            "output": str(tmp_path / name),
-            "max_steps": "30",
-            "eval_every": "10",
-            "batch_size": "8",
-            "dropout": "0.1",
-        }
-        overrides.update(changes)
-        return resolve_config(preset="tiny", overrides=overrides)
-
-    return run
-
-
 def test_tiny_run_lowers_held_out_loss_and_writes_checkpoints(tiny_run):
     from trainer.train import train
 
@@ -197,3 +179,19 @@ def test_layers_option_keeps_the_first_layers(tiny_run):
         tiny_run("negative", eval_every="-1")
     with pytest.raises(ValueError, match="only 2"):
         train(tiny_run("too-many", layers="5"), progress=False)
+
+
+def test_cli_resume_continues_with_the_runs_own_config(tiny_run):
+    """`trainer run --output DIR --resume` without the original flags: the saved config rules
+    (the default preset would have replaced the tiny model and crashed)."""
+    from trainer.__main__ import main
+    from trainer.train import train
+
+    config = tiny_run("cli-resume", max_steps="6", eval_every="0")
+    first = train(config, progress=False, stop_after=3)
+    assert first.interrupted and first.steps == 3
+    assert main(["run", "--output", str(first.output), "--resume"]) == 0
+    saved = json.loads((first.output / "train_config.json").read_text())
+    assert saved["model"] == "tiny" and saved["max_steps"] == 6
+    metrics = json.loads((first.output / "last" / "metrics.json").read_text())
+    assert metrics["step"] == 6

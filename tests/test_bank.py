@@ -1,0 +1,118 @@
+"""The open synonym bank: attachment rules, the artefact, and what training takes from it."""
+
+from __future__ import annotations
+
+import random
+
+import pytest
+
+from core.dictionary import Concept, Dictionary, Term, add_bank, load_dictionary, read_bank
+from core.evaluation import held_out
+from core.text import normalize
+
+
+def kcd_like(rows: dict[str, tuple[str, str]]) -> Dictionary:
+    concepts = {
+        code: Concept(code, "KCD-8", None, [Term(ko, "ko", True), Term(en, "en", True)])
+        for code, (ko, en) in rows.items()
+    }
+    return Dictionary("kcd", concepts)
+
+
+def test_icd10cm_names_attach_only_where_the_classifications_agree():
+    from trainer.bank import agreeing_codes, attach_code
+
+    dictionary = kcd_like(
+        {
+            "K74": ("간의 섬유증 및 경변증", "Fibrosis and cirrhosis of liver"),
+            "K74.6": ("간의 기타 및 상세불명의 경변증", "Other and unspecified cirrhosis of liver"),
+            "K74.60": ("차일드-퍼 A", "Other and unspecified cirrhosis of liver, Child-Pugh A"),
+            "S06.1": ("외상성 뇌부종", "Traumatic cerebral oedema"),
+        }
+    )
+    cm = {
+        "K74.6": "Other and unspecified cirrhosis of liver",
+        "K74.60": "Unspecified cirrhosis of liver",  # not KCD-8's Child-Pugh A
+        "S06.1": "Traumatic cerebral edema",  # the same, in American spelling
+    }
+    agreeing = agreeing_codes(cm, dictionary)
+    assert agreeing == {"K74", "K74.6", "S06.1"}
+    assert attach_code("K74.60", agreeing) == "K74.6"
+    assert attach_code("S06.1X0A", agreeing) == "S06.1"
+    assert attach_code("K75.9", agreeing) is None
+
+
+def test_built_bank_attaches_each_source_to_real_concepts(small_kcd):
+    pytest.importorskip("simple_icd_10_cm")
+    from trainer.bank import abbreviation_expansions, build_bank
+
+    dictionary = load_dictionary(small_kcd)
+    bank = build_bank(dictionary)
+    counts = bank.counts()
+    assert counts["icd10cm"] > 100 and counts["kmed"] > 0 and counts["translations"] > 1000
+    own = {(c, normalize(t.text)) for c, t in dictionary.terms()}
+    for row in bank.rows:
+        assert row.code in dictionary.concepts and (row.code, normalize(row.term)) not in own
+    cirrhosis = {r.term for r in bank.rows if r.code == "K74.6"}
+    assert "Unspecified cirrhosis of liver" in cirrhosis  # ICD-10-CM K74.60, under the agreeing K74.6
+    assert not [r for r in bank.rows if r.code == "K74.60" and "Unspecified" in r.term]
+    # a Korean–English pair is attached where one side is a name the concept already has
+    for row in (r for r in bank.rows if r.source == "kmed"):
+        assert row.code in dictionary.concepts
+    expansions = abbreviation_expansions(bank, dictionary)
+    assert expansions and all(k.isalnum() and k == k.lower() for k in expansions)
+    assert "all" not in expansions  # an ordinary English word is never rewritten
+
+
+def test_bank_file_round_trip_and_search_loads_it(tmp_path):
+    from trainer.bank import Bank, BankRow, write_bank
+
+    bank = Bank(
+        [BankRow("K74.6", "Cirrhosis (of liver) NOS", "en", "icd10cm"), BankRow("K74.6", "간경변", "ko", "kmed")],
+        [("조충", "tapeworm")],
+        {"x": "1"},
+    )
+    paths = write_bank(bank, tmp_path, expansions={"lc": "liver cirrhosis"})
+    rows = read_bank(paths["bank"])
+    assert rows == [("K74.6", "Cirrhosis (of liver) NOS", "icd10cm"), ("K74.6", "간경변", "kmed")]
+    dictionary = kcd_like({"K74.6": ("간의 기타 및 상세불명의 경변증", "Other and unspecified cirrhosis of liver")})
+    assert add_bank(dictionary, rows) == 2
+    assert [t.source for t in dictionary.concepts["K74.6"].terms][-2:] == ["icd10cm", "kmed"]
+
+
+def test_train_never_sees_held_out_codes_or_names_and_mixes_translations_and_typos(tiny_run):
+    """What train() actually trained on (its train_pairs.tsv), from the outside."""
+    from trainer.pairs import read_pairs
+    from trainer.train import train
+
+    config = tiny_run("bank", bank="true", translations="200", typos="0.3", max_steps="1", eval_every="0")
+    result = train(config, progress=False)
+    pairs = read_pairs(result.output / "train_pairs.tsv")
+    dictionary = load_dictionary(config.dictionary)
+    held_names = {normalize(t.text) for c, t in dictionary.terms() if held_out(c)}
+    assert any(held_out(c) for c in dictionary.concepts)  # the fixture holds some out
+    assert not [p for p in pairs if held_out(p.label)]
+    assert not [p for p in pairs if p.sent0 in held_names or p.sent1 in held_names]
+    bank_terms = {normalize(t) for c, t, _ in read_bank(__import__("assets").BANK)}
+    assert any(p.sent0 in bank_terms or p.sent1 in bank_terms for p in pairs)
+    assert sum(p.label.startswith("translation:") for p in pairs) >= 200  # typo variants add a few
+    texts = {normalize(t.text) for _, t in dictionary.terms()} | bank_terms
+    noisy = [p for p in pairs if not p.label.startswith("translation:") and p.sent0 not in texts]
+    assert noisy  # typo variants, paired with the name they came from
+    assert all(p.sent1 in texts for p in noisy)
+
+
+def test_noisy_variants_change_one_jamo_or_letter():
+    from core.text import decompose_hangul
+    from trainer.augment import english_typo, korean_typo, spacing_variant
+
+    rng = random.Random(0)
+    for _ in range(200):
+        variant = korean_typo("심근경색", rng)
+        assert variant != "심근경색" and len(variant) == 4
+        a, b = decompose_hangul("심근경색"), decompose_hangul(variant)
+        assert sum(x != y for x, y in zip(a, b)) <= 2 or abs(len(a) - len(b)) == 1
+        typo = english_typo("pneumonia", rng)
+        assert typo != "pneumonia" and abs(len(typo) - len("pneumonia")) <= 1
+    assert spacing_variant("급성 충수염", rng) == "급성충수염"
+    assert korean_typo("asthma", rng) is None

@@ -1,0 +1,126 @@
+"""Hospital-grade reliability: fuzzed inputs, damaged caches and bundles, the --batch contract."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+
+from core.bundle import Embedder, read_manifest
+from core.dictionary import load_dictionary
+from core.errors import BundleError
+from core.search import Searcher
+from tests.conftest import ROOT
+from tests.fuzzing import fuzz_loaders, fuzz_queries
+
+
+def test_mutated_files_of_every_format_load_whole_or_are_refused():
+    counts = fuzz_loaders(600, seed=1)
+    assert counts["crashed"] == 0, counts
+    assert counts["truncated_loaded"] == 0, counts
+    assert counts["loaded"] > 50 and counts["refused"] > 50  # the fuzzer exercises both outcomes
+
+
+@pytest.fixture()
+def searcher(small_kcd, tiny_bundle, cache, tmp_path):
+    return Searcher(load_dictionary(small_kcd), Embedder(tiny_bundle), cache=cache, user_synonyms=tmp_path / "u.tsv")
+
+
+def test_generated_queries_never_raise(searcher):
+    counts = fuzz_queries(searcher, 150, seed=2)
+    assert counts["crashed"] == 0, counts
+    assert searcher.search("\ud800간경화\x00", 3) is not None  # a lone surrogate and a NUL
+    assert searcher.search("간" * (1 << 20), 3) is not None  # 1 MB
+
+
+def run_cli(*args, cwd=ROOT):
+    env = {**os.environ, "QT_QPA_PLATFORM": "offscreen"}
+    return subprocess.run([sys.executable, "-m", "core", *args], cwd=cwd, capture_output=True, text=True, env=env)
+
+
+def test_batch_answers_line_n_with_line_n_in_utf8_or_cp949(small_kcd, tiny_bundle, cache, tmp_path):
+    lines = ["간경화", "", "cholera\u2028x", "a\x0bb", "   ", "K74.6"]
+    for encoding in ("utf-8", "cp949"):
+        batch = tmp_path / f"q-{encoding}.txt"
+        text = "\r\n".join(lines) + "\r\n"
+        batch.write_bytes(text.encode(encoding, errors="replace" if encoding == "cp949" else "strict"))
+        out = run_cli("search", "--dictionary", str(small_kcd), "--model", str(tiny_bundle), "--batch", str(batch))
+        assert out.returncode == 0, out.stderr
+        rows = [json.loads(line) for line in out.stdout.split("\n") if line]  # not splitlines: U+2028
+        assert len(rows) == len(lines)
+        assert rows[1]["results"] == [] and rows[5]["results"][0]["code"] == "K74.6"
+        assert rows[0]["query"] == "간경화"
+
+
+@pytest.mark.parametrize("target", ["missing.txt", "."])
+def test_batch_file_problems_are_one_line_errors(small_kcd, tiny_bundle, cache, tmp_path, target):
+    out = run_cli("search", "--dictionary", str(small_kcd), "--model", str(tiny_bundle), "--batch", str(tmp_path / target))
+    assert out.returncode == 2 and "Traceback" not in out.stderr
+    assert "cannot read the query file" in out.stderr
+    bad_k = run_cli("search", "-k", "-1", "x")
+    assert bad_k.returncode == 2 and "must be at least 1" in bad_k.stderr
+
+
+@pytest.mark.parametrize("manifest", ["[]", "null", '{"schema_version": 1, "pooling": 3}', "{"])
+def test_hand_edited_bundle_manifests_are_bundle_errors(tiny_bundle, tmp_path, manifest):
+    import shutil
+
+    bundle = tmp_path / "bundle"
+    shutil.copytree(tiny_bundle, bundle)
+    (bundle / "manifest.json").write_text(manifest)
+    with pytest.raises(BundleError):
+        read_manifest(bundle)
+
+
+def test_garbage_prebuilt_vectors_are_ignored(tmp_path):
+    from core.index import load_prebuilt
+
+    (tmp_path / "prebuilt.npz").write_bytes(b"not a zip file at all")
+    vectors, found = load_prebuilt(tmp_path, ["a", "b"])
+    assert not found.any()
+
+
+def test_damaged_or_unwritable_caches_never_stop_a_search(small_kcd, tiny_bundle, cache, tmp_path):
+    first = Searcher(load_dictionary(small_kcd), Embedder(tiny_bundle), cache=cache)
+    expected = [h.code for h in first.search("cirrhosis", 5)]
+    # a 0-byte lexical cache and an index manifest with fields of the wrong type
+    for path in (cache / "lexical").glob("*.npz"):
+        path.write_bytes(b"")
+    for manifest in (cache / "index").glob("*/manifest.json"):
+        data = json.loads(manifest.read_text())
+        manifest.write_text(json.dumps({**data, "count": "many", "files": []}))
+    again = Searcher(load_dictionary(small_kcd), Embedder(tiny_bundle), cache=cache)
+    assert [h.code for h in again.search("cirrhosis", 5)] == expected
+    # a cache root that is a file: everything runs uncached
+    blocked = tmp_path / "blocked"
+    blocked.write_text("a file, not a folder")
+    uncached = Searcher(load_dictionary(small_kcd), Embedder(tiny_bundle), cache=blocked)
+    assert [h.code for h in uncached.search("cirrhosis", 5)] == expected
+
+
+def test_orphaned_temporary_folders_are_cleaned_up(tmp_path):
+    from core.fsutil import atomic_dir
+
+    target = tmp_path / "index"
+    orphan = tmp_path / ".index.abc123"
+    orphan.mkdir()
+    old = time.time() - 7200
+    os.utime(orphan, (old, old))
+    with atomic_dir(target) as tmp:
+        (tmp / "x").write_text("1")
+    assert not orphan.exists() and (target / "x").read_text() == "1"
+
+
+def test_codes_of_any_shape_are_found_as_codes(tmp_path, tiny_bundle, cache):
+    terms = tmp_path / "terms.csv"
+    terms.write_text("code,term\nC0023890,liver cirrhosis\nKOS000123,간경화\nK74.6,cirrhosis of liver\n")
+    searcher = Searcher(load_dictionary(terms), Embedder(tiny_bundle), cache=cache)
+    for query, code in (("C0023890", "C0023890"), ("kos000123", "KOS000123"), ("K74.6", "K74.6")):
+        hit = searcher.search(query, 3)[0]
+        assert (hit.code, hit.match) == (code, "code")
+    assert np.isfinite(searcher.search("C0000000", 3)[0].score)  # no such code: dense results, no error
