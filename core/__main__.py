@@ -22,14 +22,19 @@ def open_searcher(dictionary: str | None, format: str | None, model: str | None,
     )
 
 
-def _print_table(query: str, hits) -> None:
+def _print_table(query: str, hits, lang: str | None = None) -> None:
+    """Results as a table; `lang` shows the names of one language only (matching is the same)."""
     print(f"query: {query}")
-    print(f"{'#':>2}  {'code':<8} {'score':>6}  {'match':<6} {'Korean':<28} English  [matched]")
+    names = {"ko": "Korean", "en": "English"}
+    shown = [lang] if lang else ["ko", "en"]
+    print(
+        f"{'#':>2}  {'code':<8} {'score':>6}  {'match':<6} "
+        + "  ".join(f"{names[x]:<28}" for x in shown)
+        + "[matched]"
+    )
     for rank, hit in enumerate(hits, start=1):
-        print(
-            f"{rank:>2}  {hit.code:<8} {hit.score:>6.3f}  {hit.match:<6} {hit.name_ko:<28} "
-            f"{hit.name_en}  [{hit.matched}]"
-        )
+        columns = "  ".join(f"{(hit.name_ko if x == 'ko' else hit.name_en):<28}" for x in shown)
+        print(f"{rank:>2}  {hit.code:<8} {hit.score:>6.3f}  {hit.match:<6} {columns}[{hit.matched}]")
 
 
 def read_queries(path: str | Path) -> list[str]:
@@ -66,17 +71,17 @@ def cmd_search(args: argparse.Namespace) -> int:
     searcher = open_searcher(args.dictionary, args.format, args.model, quiet=args.json or bool(args.batch))
     if queries is not None:
         for query in queries:
-            hits = searcher.search(query.strip(), args.k, lang=args.lang) if query.strip() else []
+            hits = searcher.search(query.strip(), args.k) if query.strip() else []
             print(json.dumps({"query": query, "results": [h.to_dict() for h in hits]}, ensure_ascii=False))
         return 0
     if not args.query:
         raise SystemExit("give a query, or --batch FILE")
     for query in args.query:
-        hits = searcher.search(query, args.k, lang=args.lang)
+        hits = searcher.search(query, args.k)
         if args.json:
             print(json.dumps({"query": query, "results": [h.to_dict() for h in hits]}, ensure_ascii=False))
         else:
-            _print_table(query, hits)
+            _print_table(query, hits, args.lang)
     return 0
 
 
@@ -135,7 +140,9 @@ def main(argv: list[str] | None = None) -> int:
     search = sub.add_parser("search", help="search concepts")
     search.add_argument("query", nargs="*")
     search.add_argument("-k", type=positive, default=10, help="concepts per query (default 10)")
-    search.add_argument("--lang", choices=["ko", "en"], help="match terms of one language only")
+    search.add_argument(
+        "--lang", choices=["ko", "en"], help="show names of one language only (matching uses all)"
+    )
     search.add_argument("--json", action="store_true", help="JSON lines instead of a table")
     search.add_argument("--batch", help="file of queries, one per line; JSON lines out")
     common(search)

@@ -231,7 +231,10 @@ def machine() -> dict:
         ).stdout.strip()
         dirty = bool(
             subprocess.run(
-                ["git", "status", "--porcelain", "--untracked-files=no"], cwd=ROOT, capture_output=True, text=True
+                ["git", "status", "--porcelain", "--untracked-files=no"],
+                cwd=ROOT,
+                capture_output=True,
+                text=True,
             ).stdout.strip()
         )
     except OSError:
@@ -249,7 +252,9 @@ def machine() -> dict:
     }
 
 
-def read_dev_sets(paths: dict[str, Path], *, curated: set[str], imported: set[str]) -> dict[str, list[DevQuery]]:
+def read_dev_sets(
+    paths: dict[str, Path], *, curated: set[str], imported: set[str]
+) -> dict[str, list[DevQuery]]:
     """The dev sets, each query marked `listed` when the curated list names it verbatim
     (compact form); `imported` (the bank's terms) is only counted, never used to filter."""
     return {
@@ -414,5 +419,7 @@ def _speed_lines(s: dict) -> list[str]:
             f"hnswlib recall@10 {s['hnsw_recall_at_10']:.3f}",
         ]
         if "index_build_prebuilt_s" in s:
-            lines.append(f"  index build from the bundle's prebuilt vectors: {s['index_build_prebuilt_s']:.1f} s")
+            lines.append(
+                f"  index build from the bundle's prebuilt vectors: {s['index_build_prebuilt_s']:.1f} s"
+            )
     return lines

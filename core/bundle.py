@@ -45,12 +45,22 @@ class BundleManifest:
     schema_version: int = SCHEMA_VERSION
 
     def __post_init__(self) -> None:
-        for name, kind in (("pooling", str), ("max_length", int), ("dim", int), ("prefix", str), ("source", str)):
+        for name, kind in (
+            ("pooling", str),
+            ("max_length", int),
+            ("dim", int),
+            ("prefix", str),
+            ("source", str),
+        ):
             if not isinstance(getattr(self, name), kind) or isinstance(getattr(self, name), bool):
-                raise BundleError(f"manifest field {name!r} should be {kind.__name__}, found {getattr(self, name)!r}")
+                raise BundleError(
+                    f"manifest field {name!r} should be {kind.__name__}, found {getattr(self, name)!r}"
+                )
         for name in ("files", "parity"):
             if not isinstance(getattr(self, name), dict):
-                raise BundleError(f"manifest field {name!r} should be an object, found {getattr(self, name)!r}")
+                raise BundleError(
+                    f"manifest field {name!r} should be an object, found {getattr(self, name)!r}"
+                )
         if not all(isinstance(v, str) for v in self.files.values()):
             raise BundleError(f"manifest field 'files' should map names to sha256 strings: {self.files!r}")
         if self.quantization not in ("none", "int8"):

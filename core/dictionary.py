@@ -60,6 +60,12 @@ class Concept:
         preferred = [t for t in names if t.preferred]
         return (preferred or names or [Term("", lang)])[0].text
 
+    def display_name(self, lang: str) -> str:
+        """The name to show: the contextual one where the dictionary's own name is a fragment
+        that misleads alone (D13.4 "Liver" → "Benign neoplasm of ... - Liver"), else `name`."""
+        context = [t.text for t in self.terms if t.lang == lang and t.source == "context"]
+        return context[0] if context else self.name(lang)
+
 
 @dataclass
 class Dictionary:
@@ -158,7 +164,9 @@ def _rows(path: Path, text: str, delimiter: str) -> Iterator[tuple[int, list[str
         try:
             fields = next(csv.reader([line], delimiter=delimiter, strict=True)) if line else []
         except csv.Error as exc:
-            raise DictionaryError(path, f"cannot read this line as {delimiter!r}-separated text: {exc}", number)
+            raise DictionaryError(
+                path, f"cannot read this line as {delimiter!r}-separated text: {exc}", number
+            )
         yield number, fields
 
 

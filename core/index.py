@@ -120,7 +120,9 @@ class TermIndex:
             manifest = IndexManifest(**json.loads((directory / "manifest.json").read_text()))
             if not (
                 isinstance(manifest.files, dict)
-                and all(isinstance(getattr(manifest, f), int) for f in ("count", "dim", "m", "ef_construction"))
+                and all(
+                    isinstance(getattr(manifest, f), int) for f in ("count", "dim", "m", "ef_construction")
+                )
             ):
                 raise TypeError("fields of the wrong type")
         except (OSError, ValueError, TypeError) as exc:
@@ -140,7 +142,9 @@ class TermIndex:
         except (RuntimeError, OSError, ValueError, EOFError) as exc:
             raise IndexStaleError(f"{directory}: {exc}") from None
         if vectors.shape != (manifest.count, manifest.dim):
-            raise IndexStaleError(f"{directory}: vectors of shape {vectors.shape}, manifest says {manifest.count}")
+            raise IndexStaleError(
+                f"{directory}: vectors of shape {vectors.shape}, manifest says {manifest.count}"
+            )
         hnsw.set_ef(128)
         return cls(hnsw, vectors, manifest)
 

@@ -117,7 +117,9 @@ def open_lexical(dictionary: Dictionary, table: TermTable, *, cache: Path | None
         try:
             index.save(path, key=fingerprint)
         except OSError as exc:
-            log.warning("cannot cache the lexical index in %s (%s); it will be built again next time", path, exc)
+            log.warning(
+                "cannot cache the lexical index in %s (%s); it will be built again next time", path, exc
+            )
     return index
 
 
@@ -199,8 +201,8 @@ class Searcher:
         concept = self.dictionary.concepts[code]
         return Hit(
             code,
-            concept.name("ko"),
-            concept.name("en"),
+            concept.display_name("ko"),
+            concept.display_name("en"),
             term.text,
             term.lang,
             score,
@@ -225,10 +227,6 @@ class Searcher:
                 hits.append(self._hit(code, term, 1.0 if compact_code == key else 0.99, "code"))
         hits.sort(key=lambda h: (-h.score, len(h.code), h.code))
         return hits[:k]
-
-    @staticmethod
-    def _owners(table: TermTable, label: int, lang: str | None) -> list[tuple[str, Term]]:
-        return [(c, t) for c, t in table.owners[label] if lang is None or t.lang == lang]
 
     def expand(self, query: str) -> str:
         """The query with known abbreviations written out ("lt. knee OA" → "left knee osteoarthritis")."""
@@ -275,14 +273,17 @@ class Searcher:
         lexical = np.maximum.reduce([self.user_lexical.scores(v) for v in variants])
         return self.fuse((self.user_vectors @ vectors.T).max(axis=1), lexical)
 
-    def search(self, query: str, k: int = 10, *, lang: str | None = None) -> list[Hit]:
+    def search(self, query: str, k: int = 10) -> list[Hit]:
         """Concepts for a query, best first: code matches, exact term matches (spacing and
         punctuation ignored), then dense neighbours fused with character n-gram similarity.
 
         Args:
             query: free text in Korean or English, or a code (`K74.6`, `k746`).
             k: how many concepts to return.
-            lang: 'ko' or 'en' to match only terms of that language; None for both.
+
+        Every name of every language takes part in matching; which names a user sees is for
+        the caller to choose (a language filter that restricted matching once hid the right
+        concept: "heart attack" with Korean names only lost I21).
         """
         started = time.perf_counter()
         query = query[: self.max_query_chars]
@@ -296,16 +297,18 @@ class Searcher:
         for key in keys:
             for table in (self.user, self.table):
                 for label in table.exact.get(key, []) if key else []:
-                    for code, term in self._owners(table, label, lang):
+                    for code, term in table.owners[label]:
                         hits.setdefault(code, self._hit(code, term, 1.0, "exact"))
         if len(hits) < k and normalize(query):
             pool, fused, vectors = self._dense_candidates(query)
             candidates = [(float(s), int(i), self.table) for s, i in zip(fused, pool)]
             if len(self.user):
-                candidates += [(float(s), i, self.user) for i, s in enumerate(self._user_scores(query, vectors))]
+                candidates += [
+                    (float(s), i, self.user) for i, s in enumerate(self._user_scores(query, vectors))
+                ]
             candidates.sort(key=lambda c: -c[0])
             for score, label, table in candidates:
-                for code, term in self._owners(table, label, lang):
+                for code, term in table.owners[label]:
                     if code not in hits:
                         hits[code] = self._hit(code, term, score, "dense")
                 if len(hits) >= k:

@@ -72,7 +72,15 @@ _KEYS = {
     "g": "ㅎ", "k": "ㅏ", "o": "ㅐ", "i": "ㅑ", "O": "ㅒ", "j": "ㅓ", "p": "ㅔ", "u": "ㅕ", "P": "ㅖ",
     "h": "ㅗ", "y": "ㅛ", "n": "ㅜ", "b": "ㅠ", "m": "ㅡ", "l": "ㅣ",
 }  # fmt: skip
-_VOWEL_PAIRS = {"ㅗㅏ": "ㅘ", "ㅗㅐ": "ㅙ", "ㅗㅣ": "ㅚ", "ㅜㅓ": "ㅝ", "ㅜㅔ": "ㅞ", "ㅜㅣ": "ㅟ", "ㅡㅣ": "ㅢ"}
+_VOWEL_PAIRS = {
+    "ㅗㅏ": "ㅘ",
+    "ㅗㅐ": "ㅙ",
+    "ㅗㅣ": "ㅚ",
+    "ㅜㅓ": "ㅝ",
+    "ㅜㅔ": "ㅞ",
+    "ㅜㅣ": "ㅟ",
+    "ㅡㅣ": "ㅢ",
+}
 _FINAL_PAIRS = {
     "ㄱㅅ": "ㄳ", "ㄴㅈ": "ㄵ", "ㄴㅎ": "ㄶ", "ㄹㄱ": "ㄺ", "ㄹㅁ": "ㄻ", "ㄹㅂ": "ㄼ", "ㄹㅅ": "ㄽ",
     "ㄹㅌ": "ㄾ", "ㄹㅍ": "ㄿ", "ㄹㅎ": "ㅀ", "ㅂㅅ": "ㅄ",
@@ -96,8 +104,10 @@ def from_dubeolsik(text: str) -> str | None:
         # a consonant closes the syllable unless a vowel follows it (then it starts the next one)
         if i < len(jamo) and jamo[i] in _JONG and (i + 1 >= len(jamo) or jamo[i + 1] not in _JUNG):
             final, i = jamo[i], i + 1
-            if i < len(jamo) and final + jamo[i] in _FINAL_PAIRS and (
-                i + 1 >= len(jamo) or jamo[i + 1] not in _JUNG
+            if (
+                i < len(jamo)
+                and final + jamo[i] in _FINAL_PAIRS
+                and (i + 1 >= len(jamo) or jamo[i + 1] not in _JUNG)
             ):
                 final, i = _FINAL_PAIRS[final + jamo[i]], i + 1
         out.append(compose_hangul(_CHO.index(cho), _JUNG.index(vowel), _JONG.index(final) if final else 0))

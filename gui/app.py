@@ -76,6 +76,7 @@ class DetailPane(QWidget):
     def __init__(self, parent=None) -> None:
         super().__init__(parent)
         self.hit: Hit | None = None
+        self.lang: str | None = None  # show the synonyms of this language only (None: both)
         self.title = QLabel()
         self.title.setWordWrap(True)
         self.title.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
@@ -118,11 +119,17 @@ class DetailPane(QWidget):
             path = " → ".join(f"{code} {_esc(name)}" for code, name in chain)
             parts.append(f"<p><b>Hierarchy</b><br>{path}</p>")
         for lang, label in (("ko", "Korean"), ("en", "English")):
+            if self.lang not in (None, lang):
+                continue
             terms = [t for t in hit.synonyms if t.lang == lang]
             if terms:
                 items = "".join(
                     f"<li>{_esc(t.text)}"
-                    + ("" if t.source == "dictionary" else f" <i>({SOURCE_LABELS.get(t.source, t.source)})</i>")
+                    + (
+                        ""
+                        if t.source == "dictionary"
+                        else f" <i>({SOURCE_LABELS.get(t.source, t.source)})</i>"
+                    )
                     + "</li>"
                     for t in terms
                 )
@@ -227,7 +234,7 @@ class MainWindow(QMainWindow):
         self.debounce.timeout.connect(self.search_now)
         self.search_box.query_changed.connect(lambda _: self.debounce.start())
         self.search_box.returnPressed.connect(self.search_now)
-        self.lang.currentIndexChanged.connect(lambda _: self.search_now())
+        self.lang.currentIndexChanged.connect(lambda _: self._show_languages())
         self.table.selectionModel().currentRowChanged.connect(
             lambda current, _: self._show_detail(current.row())
         )
@@ -358,6 +365,15 @@ class MainWindow(QMainWindow):
 
     # ------------------------------------------------------------------ searching
 
+    def _show_languages(self) -> None:
+        """The language control chooses which names are shown (table columns, detail pane);
+        matching always uses every name."""
+        lang = LANGS[self.lang.currentText()]
+        self.table.setColumnHidden(1, lang == "en")
+        self.table.setColumnHidden(2, lang == "ko")
+        self.detail.lang = lang
+        self._show_detail(self.table.currentIndex().row())
+
     def search_now(self) -> None:
         self.debounce.stop()
         query = self.search_box.query().strip()
@@ -368,10 +384,9 @@ class MainWindow(QMainWindow):
             self.count.setText("")
             self.detail.show_hit(None)
             return
-        lang = LANGS[self.lang.currentText()]
         searcher = self.searcher
         started = time.perf_counter()
-        worker = Worker(searcher.search, query, 20, lang=lang)
+        worker = Worker(searcher.search, query, 20)
         worker.signals.result.connect(lambda hits: self._show_results(sequence, query, hits, started))
         worker.signals.error.connect(lambda message: self.show_error("Search failed", message))
         self.pool.start(worker)

@@ -27,7 +27,7 @@ MRCONSO = "C0023890|ENG|P|L0023890|PF|S0000001|Y|A0000001||||MSH|MH|D008103|Live
 def seeds() -> dict[str, tuple[str, bytes]]:
     """One small valid file per format: name → (format, bytes)."""
     kcd = "kcd\tko\ten\nK74\t간의 섬유증 및 경변증\tFibrosis and cirrhosis of liver\nK74.6\t간경변증\tCirrhosis\n"
-    table = "code,term,lang\nK74.6,liver cirrhosis,en\nK74.6,간경화,ko\nI10,\"hypertension, essential\",en\n"
+    table = 'code,term,lang\nK74.6,liver cirrhosis,en\nK74.6,간경화,ko\nI10,"hypertension, essential",en\n'
     kostom = KOSTOM_HEADER + "H1\tH1\tLiver Cirrhosis\t간경화\tC0023890\tK74.6\nH2\tH2\tAsthma\t천식\t\tJ45\n"
     return {
         "kcd.tsv": ("kcd", kcd.encode()),
@@ -38,7 +38,20 @@ def seeds() -> dict[str, tuple[str, bytes]]:
     }
 
 
-_NOISE = [b"\r", b"\n", b"\r\n", b"\t", b",", b'"', b"|", b"\x00", b"\xff", b"\xed\xa0\x80", "간".encode(), b" "]
+_NOISE = [
+    b"\r",
+    b"\n",
+    b"\r\n",
+    b"\t",
+    b",",
+    b'"',
+    b"|",
+    b"\x00",
+    b"\xff",
+    b"\xed\xa0\x80",
+    "간".encode(),
+    b" ",
+]
 
 
 def mutate(data: bytes, rng: random.Random) -> bytes:

@@ -68,14 +68,19 @@ def test_bank_file_round_trip_and_search_loads_it(tmp_path):
     from trainer.bank import Bank, BankRow, write_bank
 
     bank = Bank(
-        [BankRow("K74.6", "Cirrhosis (of liver) NOS", "en", "icd10cm"), BankRow("K74.6", "간경변", "ko", "kmed")],
+        [
+            BankRow("K74.6", "Cirrhosis (of liver) NOS", "en", "icd10cm"),
+            BankRow("K74.6", "간경변", "ko", "kmed"),
+        ],
         [("조충", "tapeworm")],
         {"x": "1"},
     )
     paths = write_bank(bank, tmp_path, expansions={"lc": "liver cirrhosis"})
     rows = read_bank(paths["bank"])
     assert rows == [("K74.6", "Cirrhosis (of liver) NOS", "icd10cm"), ("K74.6", "간경변", "kmed")]
-    dictionary = kcd_like({"K74.6": ("간의 기타 및 상세불명의 경변증", "Other and unspecified cirrhosis of liver")})
+    dictionary = kcd_like(
+        {"K74.6": ("간의 기타 및 상세불명의 경변증", "Other and unspecified cirrhosis of liver")}
+    )
     assert add_bank(dictionary, rows) == 2
     assert [t.source for t in dictionary.concepts["K74.6"].terms][-2:] == ["icd10cm", "kmed"]
 

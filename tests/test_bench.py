@@ -39,6 +39,33 @@ def test_rank_metrics_code_or_exact_text_and_exclusion():
     assert summarize([1, 2, 0, 6])["mrr10"] == (1 + 0.5 + 1 / 6) / 4 * 100
 
 
+def test_each_linking_task_on_a_hand_made_dictionary():
+    """Three codes; A and B share the Korean name 가. Ranks worked out by hand (ties keep the
+    candidate order: Korean names first, then English)."""
+    from core.evaluation import evaluate_linking
+
+    vectors = {
+        "가": [1, 0, 0],
+        "다": [0, 0, 1],
+        "a-en": [0.6, 0.8, 0],
+        "b-en": [0.8, 0.6, 0],
+        "c-en": [0, 1, 0],
+    }
+    names = Names(["A", "B", "C"], ["가", "가", "다"], ["a-en", "b-en", "c-en"])
+    encode = lambda texts: np.array([vectors[t] for t in texts], dtype=np.float32)  # noqa: E731
+    result = evaluate_linking(encode, names, queries=lambda code: True)
+    # ko2en: A → b-en, a-en (rank 2); B → b-en (1); C → a-en, b-en, c-en (3)
+    assert result["ko2en"]["acc1"] == pytest.approx(100 / 3) and result["ko2en"]["mrr10"] == pytest.approx(
+        (1 / 2 + 1 + 1 / 3) / 3 * 100
+    )
+    # en2ko: a-en → 가(A) (1); b-en → 가(A) has B's text 가 too (1); c-en → all 0.6/0/0: 가(A) … 다 (3)
+    assert result["en2ko"]["acc1"] == pytest.approx(200 / 3)
+    # mixed: the query's own text 가 / 다 is never a candidate: A → b-en (2), B → b-en (1),
+    # C → every remaining candidate scores 0 and c-en comes fifth
+    assert result["mixed"]["acc1"] == pytest.approx(100 / 3)
+    assert result["mixed"]["mrr10"] == pytest.approx((1 / 2 + 1 + 1 / 5) / 3 * 100)
+
+
 def test_latency_queries_are_distinct_and_render_prints_tables():
     names = Names(
         [f"C{i}" for i in range(300)],
@@ -48,7 +75,7 @@ def test_latency_queries_are_distinct_and_render_prints_tables():
     queries = latency_queries(names, [DevQuery("당뇨", ("E14",), "ko")], count=200)
     assert len(queries) == len(set(queries)) == 200 and queries[0] == "당뇨"
     row = {t: {"acc1": 1.0, "acc5": 2.0, "mrr10": 1.5, "n": 1} for t in ("ko2en", "en2ko", "mixed")}
-    row["dev"] = {"by_kind": {"overall": {"acc1": 50.0, "acc5": 75.0, "n": 4}}, "misses": []}
+    row["dev"] = {"dev": {"by_kind": {"overall": {"acc1": 50.0, "acc5": 75.0, "n": 4}}, "misses": []}}
     text = render(
         {"name": "t", "machine": {"cpu": "cpu", "cores": 2}, "quality": {"model": row}, "speed": {}}
     )

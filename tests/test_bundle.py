@@ -43,6 +43,44 @@ def test_torch_and_onnx_agree(tiny_checkpoint, tiny_bundle):
     assert measured["min"] >= 0.999
 
 
+def test_onnx_matches_an_independent_pytorch_forward(tiny_checkpoint, tiny_bundle):
+    """The exporter's own parity() is not the judge here: tokenise with the checkpoint's
+    tokenizer, run the PyTorch encoder, compare with what the runtime embeds."""
+    import torch
+    from transformers import AutoTokenizer
+
+    from core.text import normalize
+    from trainer.model import SentenceEncoder
+
+    model = SentenceEncoder.load(tiny_checkpoint).eval()
+    tokenizer = AutoTokenizer.from_pretrained(str(tiny_checkpoint), local_files_only=True)
+    texts = ["간경화", "Liver Cirrhosis", "제2형 당뇨병", "acute appendicitis with perforation", "K74.6"]
+    batch = tokenizer(
+        [model.spec.prefix + normalize(t) for t in texts],
+        padding=True,
+        truncation=True,
+        max_length=32,
+        return_tensors="pt",
+    )
+    with torch.no_grad():
+        expected = model(batch["input_ids"], batch["attention_mask"]).numpy()
+    got = Embedder(tiny_bundle).encode(texts)
+    assert (expected * got).sum(axis=1).min() >= 0.999
+
+
+def test_parity_reports_a_model_that_is_not_the_bundles(tiny_checkpoint, tiny_bundle):
+    import torch
+
+    from export.onnx_export import parity
+    from trainer.model import SentenceEncoder
+
+    other = SentenceEncoder.load(tiny_checkpoint).eval()
+    with torch.no_grad():
+        for parameter in other.parameters():
+            parameter.add_(torch.randn_like(parameter) * 0.5, alpha=1.0)
+    assert parity(other, tiny_bundle, ["간경화", "liver cirrhosis", "고혈압", "asthma"])["min"] < 0.99
+
+
 def test_progress_can_cancel(tiny_bundle):
     embedder = Embedder(tiny_bundle)
     seen = []

@@ -94,11 +94,38 @@ def test_keyboard_navigation_moves_the_detail_pane(qtbot, window_factory):
     assert window.detail.hit.code != first
 
 
-def test_code_query_with_language_filter(qtbot, window_factory):
+def test_language_filter_chooses_what_is_shown_not_what_matches(qtbot, window_factory):
     window = window_factory()
-    window.lang.setCurrentText("English")
-    search(qtbot, window, "cirrhosis of liver")
-    assert all(window.model.hit(r).matched_lang == "en" for r in range(window.model.rowCount()))
+    search(qtbot, window, "Other and unspecified cirrhosis of liver")
+    before = [window.model.hit(r).code for r in range(window.model.rowCount())]
+    window.lang.setCurrentText("Korean")  # an English query, Korean names shown
+    search(qtbot, window, "Other and unspecified cirrhosis of liver")
+    after = [window.model.hit(r).code for r in range(window.model.rowCount())]
+    assert before and after == before and after[0] == "K74.6"
+    assert window.table.isColumnHidden(2) and not window.table.isColumnHidden(1)
+    body = window.detail.body.toPlainText()
+    assert "Korean" in body and "English" not in body.replace("matched:", "")  # the English list is hidden
+    assert "경변증" in body
+
+
+def test_code_query_lands_on_the_code(qtbot, window_factory):
+    window = window_factory()
+    search(qtbot, window, "k746")
+    hit = window.model.hit(0)
+    assert hit.code == "K74.6" and hit.match == "code"
+
+
+def test_results_table_displays_each_column_as_labelled(qtbot, window_factory):
+    from PySide6.QtCore import Qt
+
+    window = window_factory()
+    search(qtbot, window, "K74.6")
+    hit = window.model.hit(0)
+    shown = [window.model.index(0, c).data(Qt.ItemDataRole.DisplayRole) for c in range(5)]
+    headers = [window.model.headerData(c, Qt.Orientation.Horizontal) for c in range(5)]
+    assert headers == ["Code", "Korean", "English", "Matched synonym", "Score"]
+    assert shown == [hit.code, hit.name_ko, hit.name_en, hit.matched, f"{hit.score:.3f}"]
+    assert "경변증" in shown[1] and "cirrhosis" in shown[2].lower()
 
 
 def test_results_model_passes_qt_model_tester(qtmodeltester):
@@ -189,3 +216,17 @@ def test_cancelled_loading_keeps_the_previous_dictionary(qtbot, window_factory, 
     qtbot.waitUntil(lambda: window.loading is None, timeout=60000)
     assert window.searcher is before
     assert "cancelled" in window.statusBar().currentMessage()
+
+
+def test_missing_qt_libraries_are_named_instead_of_a_qt_abort(monkeypatch, capsys):
+    import ctypes.util
+
+    import gui.__main__ as entry
+
+    monkeypatch.setenv("QT_QPA_PLATFORM", "xcb")
+    monkeypatch.setattr(ctypes.util, "find_library", lambda name: None if name == "xcb-cursor" else name)
+    assert entry.missing_qt_libraries() == ["libxcb-cursor0"]
+    assert entry.main([]) == 2
+    assert "sudo apt-get install libxcb-cursor0" in capsys.readouterr().err
+    monkeypatch.setenv("QT_QPA_PLATFORM", "offscreen")
+    assert entry.missing_qt_libraries() == []

@@ -69,10 +69,10 @@ def test_code_queries_rank_first(searcher, query):
     assert all(h.code.startswith("K74.6") for h in hits[1:4])
 
 
-def test_exact_match_is_spacing_insensitive_and_language_filter(searcher):
+def test_exact_match_is_spacing_insensitive(searcher):
     assert searcher.search("간의기타 및 상세불명의경변증", 3)[0].code == "K74.6"
-    hits = searcher.search("Other and unspecified cirrhosis of liver", 5, lang="ko")
-    assert all(h.matched_lang == "ko" for h in hits)
+    hits = searcher.search("Other and unspecified cirrhosis of liver", 5)
+    assert hits[0].code == "K74.6" and hits[0].match == "exact" and hits[0].matched_lang == "en"
 
 
 def test_dense_fills_the_rest(searcher):
@@ -105,7 +105,9 @@ def test_a_local_synonym_is_scored_by_the_same_rule_as_dictionary_names(searcher
         if all(h is not None and h.matched == "Cholera" for h in both):
             assert hits["K74.6"].score == pytest.approx(hits["A00"].score, abs=2e-3)  # fp16 index vectors
     hits = {h.code: h for h in searcher.search("cholra", 50)}
-    assert hits["K74.6"].matched == "Cholera" and hits["A00"].score == pytest.approx(hits["K74.6"].score, abs=2e-3)
+    assert hits["K74.6"].matched == "Cholera" and hits["A00"].score == pytest.approx(
+        hits["K74.6"].score, abs=2e-3
+    )
 
 
 def test_local_synonyms_are_cleaned_locked_and_loaded_in_one_batch(small_kcd, tiny_bundle, cache, tmp_path):
@@ -193,7 +195,9 @@ def test_cli_batch_writes_json_lines(small_kcd, tiny_bundle, cache, tmp_path):
         },
     )
     rows = [json.loads(line) for line in out.stdout.splitlines()]
-    assert [r["query"] for r in rows] == ["K74.6", "간의 기타 및 상세불명의 경변증", "liver"]
+    assert [r["query"] for r in rows] == ["K74.6", "간의 기타 및 상세불명의 경변증", "", "liver"]  # line N for line N
+    assert rows[2]["results"] == []
+    rows.pop(2)
     assert all(len(r["results"]) == 3 and "code" in r["results"][0] for r in rows)
     assert rows[0]["results"][0]["code"] == "K74.6"
 
@@ -219,6 +223,12 @@ def test_char_ngram_index_is_spacing_insensitive_and_tolerates_typos():
     assert index.top("acute apendicitis", 1)[0][0] == 1  # one letter missing
     assert index.scores("zzzz").max() == 0.0
     assert np.isclose(index.scores("간경화증")[3], 1.0)
+
+
+def test_fragment_names_are_shown_with_their_parent(searcher):
+    hit = searcher.search("D13.4", 1)[0]  # KCD-8's own names: "간" / "Liver"
+    assert hit.name_en.endswith("- Liver") and "neoplasm" in hit.name_en.lower()
+    assert hit.name_ko.endswith("- 간") and hit.name_ko != "간"
 
 
 def test_char_ngram_index_compares_hangul_by_jamo():
@@ -264,6 +274,23 @@ def test_query_expansion_and_lexical_fusion(small_kcd, tiny_bundle, cache):
     # a misspelt name still finds its concept through the character n-gram signal
     hits = searcher.search("Other and unspecifed cirrhosis of livr", 3)
     assert hits[0].code == "K74.6" and hits[0].match == "dense"
+
+
+def test_the_score_fuses_the_dense_and_the_lexical_cosine(small_kcd, tiny_bundle, cache):
+    """Recompute a hit's score from its two signals, each measured independently."""
+    from core.lexical import CharNgramIndex
+    from core.text import normalize
+
+    searcher = Searcher(load_dictionary(small_kcd), Embedder(tiny_bundle), cache=cache)
+    query = "cirrhosis of liver alcoholic"
+    hit = searcher.search(query, 1)[0]
+    assert hit.match == "dense"
+    query_vector = Embedder(tiny_bundle).encode(normalize(query))
+    dense = float(query_vector @ Embedder(tiny_bundle).encode(normalize(hit.matched)))
+    texts = searcher.table.texts
+    lexical = float(CharNgramIndex(texts).scores(query)[texts.index(normalize(hit.matched))])
+    assert dense > 0.05 and lexical > 0.05  # both signals are there to be fused
+    assert hit.score == pytest.approx((dense + 0.5 * lexical) / 1.5, abs=2e-3)
 
 
 def test_prebuilt_vectors_in_the_bundle_skip_embedding(small_kcd, tiny_bundle, cache, tmp_path):

@@ -37,7 +37,16 @@ def run_isolated(args: list[str], home, *, strace: bool) -> subprocess.Completed
     }
     command = [sys.executable, *args]
     if strace:
-        command = ["strace", "-f", "-qq", "-e", "trace=socket,connect", "-o", str(home / "strace.log"), *command]
+        command = [
+            "strace",
+            "-f",
+            "-qq",
+            "-e",
+            "trace=socket,connect",
+            "-o",
+            str(home / "strace.log"),
+            *command,
+        ]
     return subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
 
 
@@ -47,7 +56,16 @@ def test_no_telemetry_file_and_no_network_socket(entry, tmp_path, small_kcd, tin
         pytest.importorskip("PySide6")
         args = ["-c", GUI_SEARCH, str(small_kcd), str(tiny_bundle)]
     else:
-        args = ["-m", "core", "search", "--dictionary", str(small_kcd), "--model", str(tiny_bundle), "cholera"]
+        args = [
+            "-m",
+            "core",
+            "search",
+            "--dictionary",
+            str(small_kcd),
+            "--model",
+            str(tiny_bundle),
+            "cholera",
+        ]
     home = tmp_path / "home"
     home.mkdir()
     traced = shutil.which("strace") is not None

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from core.bundle import Embedder, read_manifest
-from core.dictionary import load_dictionary
+from core.dictionary import load_dictionary, read_synonyms
 from core.errors import BundleError
 from core.search import Searcher
 from tests.conftest import ROOT
@@ -28,7 +28,9 @@ def test_mutated_files_of_every_format_load_whole_or_are_refused():
 
 @pytest.fixture()
 def searcher(small_kcd, tiny_bundle, cache, tmp_path):
-    return Searcher(load_dictionary(small_kcd), Embedder(tiny_bundle), cache=cache, user_synonyms=tmp_path / "u.tsv")
+    return Searcher(
+        load_dictionary(small_kcd), Embedder(tiny_bundle), cache=cache, user_synonyms=tmp_path / "u.tsv"
+    )
 
 
 def test_generated_queries_never_raise(searcher):
@@ -40,7 +42,9 @@ def test_generated_queries_never_raise(searcher):
 
 def run_cli(*args, cwd=ROOT):
     env = {**os.environ, "QT_QPA_PLATFORM": "offscreen"}
-    return subprocess.run([sys.executable, "-m", "core", *args], cwd=cwd, capture_output=True, text=True, env=env)
+    return subprocess.run(
+        [sys.executable, "-m", "core", *args], cwd=cwd, capture_output=True, text=True, env=env
+    )
 
 
 def test_batch_answers_line_n_with_line_n_in_utf8_or_cp949(small_kcd, tiny_bundle, cache, tmp_path):
@@ -49,7 +53,9 @@ def test_batch_answers_line_n_with_line_n_in_utf8_or_cp949(small_kcd, tiny_bundl
         batch = tmp_path / f"q-{encoding}.txt"
         text = "\r\n".join(lines) + "\r\n"
         batch.write_bytes(text.encode(encoding, errors="replace" if encoding == "cp949" else "strict"))
-        out = run_cli("search", "--dictionary", str(small_kcd), "--model", str(tiny_bundle), "--batch", str(batch))
+        out = run_cli(
+            "search", "--dictionary", str(small_kcd), "--model", str(tiny_bundle), "--batch", str(batch)
+        )
         assert out.returncode == 0, out.stderr
         rows = [json.loads(line) for line in out.stdout.split("\n") if line]  # not splitlines: U+2028
         assert len(rows) == len(lines)
@@ -59,7 +65,15 @@ def test_batch_answers_line_n_with_line_n_in_utf8_or_cp949(small_kcd, tiny_bundl
 
 @pytest.mark.parametrize("target", ["missing.txt", "."])
 def test_batch_file_problems_are_one_line_errors(small_kcd, tiny_bundle, cache, tmp_path, target):
-    out = run_cli("search", "--dictionary", str(small_kcd), "--model", str(tiny_bundle), "--batch", str(tmp_path / target))
+    out = run_cli(
+        "search",
+        "--dictionary",
+        str(small_kcd),
+        "--model",
+        str(tiny_bundle),
+        "--batch",
+        str(tmp_path / target),
+    )
     assert out.returncode == 2 and "Traceback" not in out.stderr
     assert "cannot read the query file" in out.stderr
     bad_k = run_cli("search", "-k", "-1", "x")
@@ -124,3 +138,58 @@ def test_codes_of_any_shape_are_found_as_codes(tmp_path, tiny_bundle, cache):
         hit = searcher.search(query, 3)[0]
         assert (hit.code, hit.match) == (code, "code")
     assert np.isfinite(searcher.search("C0000000", 3)[0].score)  # no such code: dense results, no error
+
+
+KILL_TARGET = """
+import sys
+from pathlib import Path
+from core.bundle import Embedder
+from core.dictionary import load_dictionary, read_synonyms
+from core.search import Searcher
+dictionary, bundle, cache, user, what = sys.argv[1:6]
+searcher = Searcher(load_dictionary(dictionary), Embedder(bundle), cache=Path(cache), user_synonyms=Path(user))
+print("ready", flush=True)
+if what == "synonyms":
+    for i in range(10_000):
+        searcher.add_synonym("K74.6", f"local name {i}")
+"""
+
+
+@pytest.mark.parametrize("what", ["index", "synonyms"])
+def test_kill_9_at_any_moment_loses_nothing_written(small_kcd, tiny_bundle, tmp_path, what):
+    """SIGKILL during an index build or while synonyms are being saved: the next start finds a
+    usable cache (or rebuilds it) and a synonym file that parses, with every row whole."""
+    import random
+    import signal
+
+    user = tmp_path / "user.tsv"
+    rng = random.Random(3)
+    for attempt in range(4):
+        cache = tmp_path / f"cache-{attempt}" if what == "index" else tmp_path / "cache"
+        process = subprocess.Popen(
+            [
+                sys.executable,
+                "-c",
+                KILL_TARGET,
+                str(small_kcd),
+                str(tiny_bundle),
+                str(cache),
+                str(user),
+                what,
+            ],
+            cwd=ROOT,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+        )
+        if what == "synonyms":
+            process.stdout.readline()  # killed while adding, not while loading
+        time.sleep(rng.uniform(0.05, 1.5))
+        process.send_signal(signal.SIGKILL)
+        process.wait()
+        searcher = Searcher(
+            load_dictionary(small_kcd), Embedder(tiny_bundle), cache=cache, user_synonyms=user
+        )
+        assert searcher.search("cirrhosis", 3)
+        rows = read_synonyms(user) if user.exists() else []
+        assert all(code == "K74.6" and term.startswith("local name ") for code, term in rows)
+        assert len({term for _, term in rows}) == len(rows)

@@ -84,8 +84,10 @@ def cmd_release(args: argparse.Namespace) -> int:
         print(f"bank: {bank.counts()}")
     saved = saved_config(args.output) if args.resume else None
     overrides = {"output": args.output, **_overrides(args.set)}
-    config = resolve_config(saved=saved, overrides=overrides) if saved else resolve_config(
-        preset="release", overrides=overrides
+    config = (
+        resolve_config(saved=saved, overrides=overrides)
+        if saved
+        else resolve_config(preset="release", overrides=overrides)
     )
     result = train(config, resume=args.resume)
     if result.interrupted:
@@ -120,8 +122,14 @@ def cmd_bank(args: argparse.Namespace) -> int:
 
     dictionary = load_dictionary(KCD8)
     bank = build_bank(dictionary)
-    paths = write_bank(bank, Path(args.out or ASSETS_DIR), expansions=abbreviation_expansions(bank, dictionary))
-    print(json.dumps({"counts": bank.counts(), "versions": bank.versions, **{k: str(v) for k, v in paths.items()}}))
+    paths = write_bank(
+        bank, Path(args.out or ASSETS_DIR), expansions=abbreviation_expansions(bank, dictionary)
+    )
+    print(
+        json.dumps(
+            {"counts": bank.counts(), "versions": bank.versions, **{k: str(v) for k, v in paths.items()}}
+        )
+    )
     return 0
 
 
@@ -196,7 +204,9 @@ def main(argv: list[str] | None = None) -> int:
     sub = parser.add_subparsers(dest="command", required=True)
 
     run = sub.add_parser("run", help="train an encoder")
-    run.add_argument("--preset", choices=sorted(PRESETS), help="default: offline (with --resume: the run's own)")
+    run.add_argument(
+        "--preset", choices=sorted(PRESETS), help="default: offline (with --resume: the run's own)"
+    )
     run.add_argument("--config", help="TOML file (applied over the preset)")
     run.add_argument("--model", help="HF name or local path, 'offline' or 'tiny'")
     run.add_argument("--dictionary", help="dictionary file, or 'kcd' for the bundled KCD-8")

