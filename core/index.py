@@ -25,7 +25,7 @@ from .fsutil import atomic_dir, sha256_file
 
 log = logging.getLogger(__name__)
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 2: the manifest carries a checksum of its own fields
 FILES = ("index.bin", "vectors.npy")
 
 
@@ -39,6 +39,11 @@ class IndexManifest:
     ef_construction: int
     files: dict[str, str]
     schema_version: int = SCHEMA_VERSION
+
+
+def _checksum(fields: dict) -> str:
+    """sha256 of a manifest's fields (canonical JSON): a hand-edited or damaged manifest is stale."""
+    return hashlib.sha256(json.dumps(fields, sort_keys=True).encode()).hexdigest()
 
 
 def cache_dir() -> Path:
@@ -107,7 +112,8 @@ class TermIndex:
             np.save(tmp / "vectors.npy", self.vectors.astype(np.float16))
             files = {name: sha256_file(tmp / name) for name in FILES}
             manifest = IndexManifest(**{**asdict(self.manifest), "files": files})
-            (tmp / "manifest.json").write_text(json.dumps(asdict(manifest), indent=2) + "\n")
+            fields = asdict(manifest)
+            (tmp / "manifest.json").write_text(json.dumps({**fields, "checksum": _checksum(fields)}, indent=2) + "\n")
         self.manifest = manifest
 
     @classmethod
@@ -117,7 +123,10 @@ class TermIndex:
 
         directory = Path(directory)
         try:
-            manifest = IndexManifest(**json.loads((directory / "manifest.json").read_text()))
+            fields = json.loads((directory / "manifest.json").read_text())
+            if not isinstance(fields, dict) or fields.pop("checksum", None) != _checksum(fields):
+                raise ValueError("the manifest does not match its checksum")
+            manifest = IndexManifest(**fields)
             if not (
                 isinstance(manifest.files, dict)
                 and all(

@@ -248,7 +248,7 @@ def convert(
         "position_embedding_type": "absolute",
     }
     (out / "config.json").write_text(json.dumps(config, indent=2) + "\n")
-    # the spec trainer.model.EncoderSpec reads: e5 mean-pools and expects a "query: " prefix
+    # the spec encoder.model.EncoderSpec reads: e5 mean-pools and expects a "query: " prefix
     (out / "sapbert.json").write_text(json.dumps({"pooling": "mean", "prefix": PREFIX, "head": []}) + "\n")
     tokenizer = build_tokenizer(pieces, e5.scores[ids], pieces.index("<unk>"))
     tokenizer.save(str(out / "tokenizer.json"))

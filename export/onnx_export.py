@@ -209,7 +209,7 @@ def export_onnx(config: ExportConfig, *, sample: list[str] | None = None) -> Bun
     """
     for module in ("onnx", "torch", "transformers"):
         require(module, "export")
-    from trainer.model import SentenceEncoder
+    from encoder.model import SentenceEncoder
 
     model = SentenceEncoder.load(config.checkpoint).eval()
     texts = list(sample or DEFAULT_SAMPLE)

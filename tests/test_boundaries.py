@@ -36,3 +36,43 @@ def test_missing_extra_names_the_install_command():
 
     with pytest.raises(MissingExtraError, match=r"pip install 'sapbert-ko-en\[gui\]'"):
         require("no_such_module_xyz", "gui")
+
+
+def package_imports() -> dict[str, set[str]]:
+    """Which of the project's packages each package imports (module level or inside functions)."""
+    import ast
+
+    packages = ("core", "encoder", "trainer", "export", "gui")
+    graph: dict[str, set[str]] = {p: set() for p in packages}
+    for package in packages:
+        for path in (ROOT / package).rglob("*.py"):
+            for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+                names = []
+                if isinstance(node, ast.Import):
+                    names = [alias.name for alias in node.names]
+                elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+                    names = [node.module]
+                for name in names:
+                    top = name.split(".")[0]
+                    if top in graph and top != package:
+                        graph[package].add(top)
+    return graph
+
+
+def test_the_package_import_graph_has_no_cycle():
+    graph = package_imports()
+    assert "trainer" not in graph["export"]  # the encoder lives in `encoder`, imported by both
+    assert graph["core"] == set() and graph["encoder"] <= {"core"} and "gui" not in set().union(*graph.values())
+    state: dict[str, int] = {}
+
+    def visit(node: str, path: list[str]) -> None:
+        state[node] = 1
+        for nxt in sorted(graph[node]):
+            assert state.get(nxt) != 1, f"import cycle: {' -> '.join(path + [nxt])}"
+            if nxt not in state:
+                visit(nxt, path + [nxt])
+        state[node] = 2
+
+    for package in graph:
+        if package not in state:
+            visit(package, [package])

@@ -29,8 +29,8 @@ def test_batching_does_not_change_vectors(tiny_bundle):
 
 
 def test_torch_and_onnx_agree(tiny_checkpoint, tiny_bundle):
+    from encoder.model import SentenceEncoder
     from export.onnx_export import parity
-    from trainer.model import SentenceEncoder
 
     model = SentenceEncoder.load(tiny_checkpoint).eval()
     texts = [
@@ -50,7 +50,7 @@ def test_onnx_matches_an_independent_pytorch_forward(tiny_checkpoint, tiny_bundl
     from transformers import AutoTokenizer
 
     from core.text import normalize
-    from trainer.model import SentenceEncoder
+    from encoder.model import SentenceEncoder
 
     model = SentenceEncoder.load(tiny_checkpoint).eval()
     tokenizer = AutoTokenizer.from_pretrained(str(tiny_checkpoint), local_files_only=True)
@@ -71,8 +71,8 @@ def test_onnx_matches_an_independent_pytorch_forward(tiny_checkpoint, tiny_bundl
 def test_parity_reports_a_model_that_is_not_the_bundles(tiny_checkpoint, tiny_bundle):
     import torch
 
+    from encoder.model import SentenceEncoder
     from export.onnx_export import parity
-    from trainer.model import SentenceEncoder
 
     other = SentenceEncoder.load(tiny_checkpoint).eval()
     with torch.no_grad():
@@ -133,8 +133,8 @@ def test_int8_export_and_parity_gate(tiny_checkpoint, tmp_path, monkeypatch):
 def test_pooling_modes_are_validated_and_exported(tiny_checkpoint, tmp_path):
     import shutil
 
+    from encoder.model import EncoderSpec
     from export.onnx_export import ExportConfig, export_onnx
-    from trainer.model import EncoderSpec
 
     with pytest.raises(ValueError, match="choose one of cls, mean, max, pooler_output"):
         EncoderSpec(pooling="avg")
@@ -150,8 +150,8 @@ def test_mlp_head_is_applied_and_exported(tiny_checkpoint, tmp_path):
 
     import torch
 
+    from encoder.model import EncoderSpec, SentenceEncoder
     from export.onnx_export import ExportConfig, export_onnx
-    from trainer.model import EncoderSpec, SentenceEncoder
 
     plain = SentenceEncoder.load(tiny_checkpoint).eval()
     headed = SentenceEncoder.load(tiny_checkpoint, spec=EncoderSpec(pooling="mean", head=(48, 16))).eval()

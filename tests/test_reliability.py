@@ -105,9 +105,11 @@ def test_damaged_or_unwritable_caches_never_stop_a_search(small_kcd, tiny_bundle
     # a 0-byte lexical cache and an index manifest with fields of the wrong type
     for path in (cache / "lexical").glob("*.npz"):
         path.write_bytes(b"")
-    for manifest in (cache / "index").glob("*/manifest.json"):
+    manifests = list((cache / "index").glob("*/manifest.json"))
+    for manifest in manifests:
         data = json.loads(manifest.read_text())
         manifest.write_text(json.dumps({**data, "count": "many", "files": []}))
+    assert manifests
     again = Searcher(load_dictionary(small_kcd), Embedder(tiny_bundle), cache=cache)
     assert [h.code for h in again.search("cirrhosis", 5)] == expected
     # a cache root that is a file: everything runs uncached
@@ -115,6 +117,18 @@ def test_damaged_or_unwritable_caches_never_stop_a_search(small_kcd, tiny_bundle
     blocked.write_text("a file, not a folder")
     uncached = Searcher(load_dictionary(small_kcd), Embedder(tiny_bundle), cache=blocked)
     assert [h.code for h in uncached.search("cirrhosis", 5)] == expected
+
+
+def test_an_index_manifest_edited_by_hand_is_stale(tmp_path):
+    from core.errors import IndexStaleError
+    from core.index import TermIndex
+
+    TermIndex.from_vectors(np.eye(4, dtype=np.float32), dictionary="d", bundle="b").save(tmp_path / "i")
+    path = tmp_path / "i" / "manifest.json"
+    data = json.loads(path.read_text())
+    path.write_text(json.dumps({**data, "count": 3}))  # valid JSON, valid types, wrong
+    with pytest.raises(IndexStaleError, match="checksum"):
+        TermIndex.load(tmp_path / "i", dictionary="d", bundle="b")
 
 
 def test_orphaned_temporary_folders_are_cleaned_up(tmp_path):

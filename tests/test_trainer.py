@@ -168,7 +168,7 @@ def test_resume_matches_an_uninterrupted_run(tiny_run):
 
 
 def test_layers_option_keeps_the_first_layers(tiny_run):
-    from trainer.model import SentenceEncoder
+    from encoder.model import SentenceEncoder
     from trainer.train import train
 
     # eval_every=0: evaluated once, at the end

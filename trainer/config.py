@@ -10,8 +10,9 @@ from typing import Any
 
 import tomllib
 
+from encoder.model import POOLINGS
+
 from .loss import RECIPES, LossConfig
-from .model import POOLINGS
 
 PRECISIONS = ("auto", "bf16", "fp16", "fp32")
 
@@ -27,7 +28,10 @@ class TrainConfig:
     `bank` the open synonym bank (assets/bank.tsv.gz); `translations` mixes in that many of the
     bank's unattached Korean–English term pairs (keeps the base's general vocabulary), and
     `typos` adds that fraction of noisy-name pairs (jamo and letter slips, spacing).
-    `freeze_layers` keeps the embeddings and the first N transformer layers fixed. `layers`
+    `freeze_layers` keeps the embeddings and the first N transformer layers fixed.
+    `save_every` writes `last` every N steps (0: only at evaluations and interrupts), so a
+    killed run loses little. Throughput: `attention` (sdpa / eager), `pad_to_max_length` (the
+    reference's fixed padding instead of dynamic), `fused_adamw` (None: on CUDA), `compile`. `layers`
     keeps only the first N transformer layers of the base (0 = all): a lighter encoder. Loss fields left
     as None take the values of the `loss` recipe.
     """
@@ -66,6 +70,11 @@ class TrainConfig:
     margin: float | None = None
     mining: bool | None = None
     eval_every: int = 100
+    save_every: int = 50
+    attention: str | None = None
+    pad_to_max_length: bool = False
+    fused_adamw: bool | None = None
+    compile: bool = False
     eval_candidates: str = "all"
     max_pairs: int = 50
     use_kostom_codes: bool = True
@@ -85,6 +94,10 @@ class TrainConfig:
             raise ValueError(f"eval_candidates {self.eval_candidates!r}: choose all or held_out")
         if self.eval_every < 0:
             raise ValueError(f"eval_every must be >= 0 (0 = only at the end), got {self.eval_every}")
+        if self.attention not in (None, "sdpa", "eager"):
+            raise ValueError(f"attention {self.attention!r}: choose sdpa or eager")
+        if self.save_every < 0:
+            raise ValueError(f"save_every must be >= 0, got {self.save_every}")
         if self.translations < 0 or not 0 <= self.typos <= 1 or self.freeze_layers < 0:
             raise ValueError(
                 f"translations >= 0, 0 <= typos <= 1, freeze_layers >= 0; got {self.translations}, "
@@ -174,6 +187,32 @@ PRESETS: dict[str, dict[str, Any]] = {
         "loss": "reference",
         "precision": "auto",
         "eval_candidates": "held_out",
+    },
+    # the seed's training loop, for throughput comparisons: fp32, every batch padded to 64
+    # tokens, eager attention, unfused AdamW, no compile, batch 64 (merge with a model: --set model=...)
+    "reference": {
+        "model": "offline",
+        "epochs": 1,
+        "batch_size": 64,
+        "max_length": 64,
+        "precision": "fp32",
+        "pad_to_max_length": True,
+        "attention": "eager",
+        "fused_adamw": False,
+        "compile": False,
+        "eval_every": 0,
+    },
+    # the same with the fast settings: bf16 autocast on GPUs, dynamic padding, SDPA, fused AdamW
+    "fast": {
+        "model": "offline",
+        "epochs": 1,
+        "batch_size": 64,
+        "max_length": 64,
+        "precision": "auto",
+        "pad_to_max_length": False,
+        "attention": "sdpa",
+        "fused_adamw": None,
+        "eval_every": 0,
     },
     # a small random BERT: for tests and quick CPU runs
     "tiny": {

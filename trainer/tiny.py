@@ -13,8 +13,7 @@ from pathlib import Path
 import torch
 
 from core.text import normalize
-
-from .model import EncoderSpec
+from encoder.model import EncoderSpec
 
 
 def build_tokenizer(texts: Iterable[str], vocab_size: int):

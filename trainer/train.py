@@ -6,6 +6,7 @@ import hashlib
 import json
 import logging
 import math
+import signal
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -27,10 +28,11 @@ from core.evaluation import Names, evaluate_linking, held_out
 from core.fsutil import atomic_dir
 from core.index import cache_dir
 from core.text import normalize
+from encoder.model import EncoderSpec, SentenceEncoder
 
 from .config import TrainConfig
+from .distributed import Distributed
 from .loss import MultiSimilarityLoss
-from .model import EncoderSpec, SentenceEncoder
 from .pairs import Pair, make_pairs, translation_pairs, write_pairs
 
 log = logging.getLogger(__name__)
@@ -76,6 +78,7 @@ class Batches:
     batch_size: int
     seed: int
     pad_id: int
+    pad_to: int = 0  # pad every batch to this length (the reference's fixed padding); 0 = dynamic
 
     @property
     def per_epoch(self) -> int:
@@ -91,7 +94,7 @@ class Batches:
 
     def collate(self, texts: list[str]) -> tuple[torch.Tensor, torch.Tensor]:
         sequences = [self.token_ids[t] for t in texts]
-        width = max(len(s) for s in sequences)
+        width = max(self.pad_to, max(len(s) for s in sequences))
         ids = torch.full((len(texts), width), self.pad_id, dtype=torch.long)
         mask = torch.zeros((len(texts), width), dtype=torch.long)
         for row, seq in enumerate(sequences):
@@ -154,6 +157,9 @@ def training_pairs(
 # ----------------------------------------------------------------------------- model
 
 
+BERT_BASE_SHAPE = {"hidden": 768, "layers": 12, "heads": 12, "vocab": 32000}
+
+
 def resolve_base(config: TrainConfig, dictionary: Dictionary) -> Path | str:
     """The checkpoint to start from: a name or path, the offline base, or a tiny model."""
     texts = sorted({normalize(t.text) for _, t in dictionary.terms()})
@@ -170,15 +176,18 @@ def resolve_base(config: TrainConfig, dictionary: Dictionary) -> Path | str:
             with atomic_dir(target) as tmp:
                 convert(out=tmp, keep_texts=keep)
         return target
-    if config.model == "tiny":
+    if config.model in ("tiny", "bert-base-shape"):
         from .tiny import build_tiny_checkpoint
 
-        shape = json.dumps(config.tiny, sort_keys=True)
+        # bert-base-shape: a randomly initialised 12 × 768 BERT, the seed's klue/bert-base shape
+        # (for throughput measurements where the real weights cannot be downloaded)
+        shape_args = config.tiny if config.model == "tiny" else BERT_BASE_SHAPE
+        shape = json.dumps(shape_args, sort_keys=True)
         key = hashlib.sha256(f"{shape}:{config.seed}:".encode() + "\n".join(texts).encode()).hexdigest()[:16]
         target = cache_dir() / "tiny-base" / key
         if not (target / "sapbert.json").is_file():
             with atomic_dir(target) as tmp:
-                build_tiny_checkpoint(tmp, texts, seed=config.seed, **config.tiny)
+                build_tiny_checkpoint(tmp, texts, seed=config.seed, **shape_args)
         return target
     return config.model
 
@@ -193,7 +202,7 @@ def build_model(config: TrainConfig, base: Path | str):
         head=config.head or spec.head,
     )
     tokenizer = AutoTokenizer.from_pretrained(str(base), local_files_only=True)
-    model = SentenceEncoder.load(base, spec=spec, dropout=config.dropout)
+    model = SentenceEncoder.load(base, spec=spec, dropout=config.dropout, attention=config.attention)
     if config.layers:
         layers = model.backbone.encoder.layer
         if config.layers > len(layers):
@@ -205,10 +214,7 @@ def build_model(config: TrainConfig, base: Path | str):
         if added:
             model.backbone.resize_token_embeddings(len(tokenizer))
             log.info("added %d domain tokens to the vocabulary", added)
-    if config.freeze_embeddings or config.freeze_layers:
-        model.backbone.get_input_embeddings().weight.requires_grad_(False)
-    for layer in model.backbone.encoder.layer[: config.freeze_layers]:
-        layer.requires_grad_(False)
+    _freeze(model, config)
     return model, tokenizer
 
 
@@ -345,79 +351,159 @@ class RunResult:
     interrupted: bool = False
 
 
-def train(
-    config: TrainConfig, *, resume: bool = False, stop_after: int | None = None, progress: bool = True
-) -> RunResult:
-    """Train an encoder as `config` says; checkpoints go to `config.output`/{last,best}.
+@dataclass
+class Run:
+    """What one training run works with, built once by `prepare`."""
 
-    Args:
-        resume: continue from `output/last` with the same data order and RNG state.
-        stop_after: stop (and save `last`) after this many steps, as Ctrl-C would.
-        progress: show a progress bar with the loss and pairs/s.
-    """
+    config: TrainConfig
+    output: Path
+    dictionary: Dictionary
+    rule: Callable[[str], bool]
+    model: SentenceEncoder
+    tokenizer: object
+    batches: Batches
+    eval_batches: Batches
+    device: torch.device
+    autocast_dtype: torch.dtype | None
+    dist: Distributed
+
+
+def prepare(config: TrainConfig, *, resume: bool) -> Run:
+    """Data, model and device of a run; on rank 0 also the resolved config and the pairs file."""
     output = Path(config.output)
-    output.mkdir(parents=True, exist_ok=True)
-    (output / "train_config.json").write_text(config.to_json())
+    device, autocast_dtype = resolve_device(config)
+    dist = Distributed.start(device.type)
+    if dist.enabled and device.type == "cuda":
+        device = torch.device("cuda", dist.local_rank)
+        torch.cuda.set_device(device)
     dictionary, is_kcd = load_training_dictionary(config)
     rule = split_rule(is_kcd)
     train_pairs, eval_pairs = training_pairs(config, dictionary, rule, is_kcd=is_kcd)
-    write_pairs(train_pairs, output / "train_pairs.tsv")  # what this run trains on, for audit
     if not train_pairs:
         raise ValueError(f"{config.dictionary}: no training pairs (does every concept have one term?)")
+    if dist.main:
+        output.mkdir(parents=True, exist_ok=True)
+        (output / "train_config.json").write_text(config.to_json())
+        write_pairs(train_pairs, output / "train_pairs.tsv")  # what this run trains on, for audit
     log.info("%d training pairs, %d held-out pairs", len(train_pairs), len(eval_pairs))
 
+    if dist.main:
+        base = resolve_base(config, dictionary)  # converts and caches the offline base once
+    dist.barrier()
     base = resolve_base(config, dictionary)
-    device, autocast_dtype = resolve_device(config)
     torch.manual_seed(config.seed)  # after resolve_base, whose work depends on what is cached
     model, tokenizer = build_model(config, base)
-    resume_dir = output / "last"
     if resume:
-        if not (resume_dir / "trainer_state.json").is_file():
-            raise FileNotFoundError(f"{resume_dir}: nothing to resume")
-        model = SentenceEncoder.load(resume_dir, dropout=config.dropout)
+        if not (output / "last" / "trainer_state.json").is_file():
+            raise FileNotFoundError(f"{output / 'last'}: nothing to resume")
+        model = SentenceEncoder.load(output / "last", dropout=config.dropout, attention=config.attention)
+        _freeze(model, config)
     model.to(device).train()
 
     texts = {p.sent0 for p in train_pairs + eval_pairs} | {p.sent1 for p in train_pairs + eval_pairs}
     token_ids = tokenize_all(tokenizer, texts, model.spec.prefix, config.max_length)
     labels = {code: i for i, code in enumerate(sorted({p.label for p in train_pairs + eval_pairs}))}
     pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
-    batches = Batches(train_pairs, token_ids, labels, config.batch_size, config.seed, pad_id)
-    eval_batches = Batches(eval_pairs, token_ids, labels, config.batch_size, config.seed, pad_id)
-
-    total = config.max_steps or math.ceil(batches.per_epoch * config.epochs)
-    warmup = int(total * config.warmup_ratio)
-    params = [p for p in model.parameters() if p.requires_grad]
-    optimizer = torch.optim.AdamW(
-        params, lr=config.lr, weight_decay=config.weight_decay, fused=device.type == "cuda"
+    pad_to = config.max_length if config.pad_to_max_length else 0
+    batches = Batches(train_pairs, token_ids, labels, config.batch_size, config.seed, pad_id, pad_to)
+    eval_batches = Batches(eval_pairs, token_ids, labels, config.batch_size, config.seed, pad_id, pad_to)
+    return Run(
+        config,
+        output,
+        dictionary,
+        rule,
+        model,
+        tokenizer,
+        batches,
+        eval_batches,
+        device,
+        autocast_dtype,
+        dist,
     )
-    schedule = torch.optim.lr_scheduler.LambdaLR(
+
+
+def _freeze(model: SentenceEncoder, config: TrainConfig) -> None:
+    if config.freeze_embeddings or config.freeze_layers:
+        model.backbone.get_input_embeddings().weight.requires_grad_(False)
+    for layer in model.backbone.encoder.layer[: config.freeze_layers]:
+        layer.requires_grad_(False)
+
+
+def step_loss(forward, batch, criterion, dist: Distributed, device, autocast_dtype) -> torch.Tensor:
+    """The loss of one global batch: this rank's share embedded, everyone's gathered (with
+    gradient), the multi-similarity loss over all of it."""
+    ids, mask, labels = dist.shard(*batch)
+    with torch.autocast(device.type, dtype=autocast_dtype, enabled=autocast_dtype is not None):
+        vectors = forward(ids.to(device, non_blocking=True), mask.to(device, non_blocking=True))
+    vectors, labels = dist.gather(vectors.float(), labels.to(device))
+    return criterion(vectors, labels)
+
+
+def _schedule(optimizer, total: int, warmup: int):
+    return torch.optim.lr_scheduler.LambdaLR(
         optimizer,
         lambda s: (s + 1) / max(1, warmup) if s < warmup else max(0.0, (total - s) / max(1, total - warmup)),
     )
-    scaler = torch.amp.GradScaler(device.type, enabled=autocast_dtype == torch.float16)
+
+
+def train(
+    config: TrainConfig, *, resume: bool = False, stop_after: int | None = None, progress: bool = True
+) -> RunResult:
+    """Train an encoder as `config` says; checkpoints go to `config.output`/{last,best}.
+
+    Under torchrun every rank trains on its share of each global batch; rank 0 evaluates,
+    saves and shows progress. `last` is saved every `save_every` steps, at each evaluation
+    and on Ctrl-C or SIGTERM, so a killed run resumes close to where it stopped.
+
+    Args:
+        resume: continue from `output/last` with the same data order and RNG state.
+        stop_after: stop (and save `last`) after this many steps, as Ctrl-C would.
+        progress: show a progress bar with the loss and pairs/s.
+    """
+    run = prepare(config, resume=resume)
+    model, device, dist, output = run.model, run.device, run.dist, run.output
+    forward = model
+    if dist.enabled:
+        from torch.nn.parallel import DistributedDataParallel
+
+        forward = DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
+    if config.compile:
+        forward = torch.compile(forward)
+
+    total = config.max_steps or math.ceil(run.batches.per_epoch * config.epochs)
+    params = [p for p in model.parameters() if p.requires_grad]
+    fused = device.type == "cuda" if config.fused_adamw is None else config.fused_adamw
+    optimizer = torch.optim.AdamW(params, lr=config.lr, weight_decay=config.weight_decay, fused=fused)
+    schedule = _schedule(optimizer, total, int(total * config.warmup_ratio))
+    scaler = torch.amp.GradScaler(device.type, enabled=run.autocast_dtype == torch.float16)
     criterion = MultiSimilarityLoss(config.loss_config())
 
     step, best, history = 0, -1.0, []
     if resume:
-        state = _restore(resume_dir, optimizer, device)
+        state = _restore(output / "last", optimizer, device)
         step, best, history = state["step"], state["best"], state["history"]
         schedule.last_epoch = step
         for group, lr_lambda in zip(optimizer.param_groups, schedule.lr_lambdas):
             group["lr"] = config.lr * lr_lambda(step)
         log.info("resuming at step %d of %d", step, total)
 
-    names = Names.from_dictionary(dictionary)
+    names = Names.from_dictionary(run.dictionary)
 
     def evaluate() -> dict:
         metrics = {
             "step": step,
-            "eval_loss": held_out_loss(model, eval_batches, criterion, device, autocast_dtype),
+            "eval_loss": held_out_loss(model, run.eval_batches, criterion, device, run.autocast_dtype),
         }
-        if any(rule(c) for c in names.codes):
-            encode = lambda t: encode_texts(model, tokenizer, t, device=device, max_length=config.max_length)  # noqa: E731
-            candidates = rule if config.eval_candidates == "held_out" else None
+        if any(run.rule(c) for c in names.codes):
+
+            def encode(texts: list[str]) -> np.ndarray:
+                return encode_texts(model, run.tokenizer, texts, device=device, max_length=config.max_length)
+
+            candidates = run.rule if config.eval_candidates == "held_out" else None
             metrics.update(
-                evaluate_linking(encode, names, queries=rule, tasks=("ko2en", "en2ko"), candidates=candidates)
+                evaluate_linking(
+                    encode, names, queries=run.rule, tasks=("ko2en", "en2ko"), candidates=candidates
+                )
             )
         return metrics
 
@@ -427,35 +513,36 @@ def train(
         return -metrics["eval_loss"]
 
     def save(metrics: dict, *, is_best: bool) -> None:
-        state = {"step": step, "best": best, "history": history, "total": total}
-        _save_checkpoint(
-            output / "last",
-            model=model,
-            tokenizer=tokenizer,
-            config=config,
-            metrics=metrics,
-            optimizer=optimizer,
-            state=state,
-        )
-        if is_best:
+        if dist.main:
+            state = {"step": step, "best": best, "history": history, "total": total}
             _save_checkpoint(
-                output / "best", model=model, tokenizer=tokenizer, config=config, metrics=metrics
+                output / "last",
+                model=model,
+                tokenizer=run.tokenizer,
+                config=config,
+                metrics=metrics,
+                optimizer=optimizer,
+                state=state,
             )
+            if is_best:
+                _save_checkpoint(
+                    output / "best", model=model, tokenizer=run.tokenizer, config=config, metrics=metrics
+                )
+        dist.barrier()
 
     bar = None
-    if progress:
+    if progress and dist.main:
         from tqdm import tqdm
 
         bar = tqdm(total=total, initial=step, desc="training", unit="step", dynamic_ncols=True)
     interrupted = False
     started, pairs_seen, recent = time.perf_counter(), 0, []
     metrics: dict = history[-1] if history else {}
+    previous = signal.signal(signal.SIGTERM, _raise_interrupt) if _in_main_thread() else None
     try:
         while step < total:
-            ids, mask, batch_labels = batches.batch(step)
-            with torch.autocast(device.type, dtype=autocast_dtype, enabled=autocast_dtype is not None):
-                vectors = model(ids.to(device, non_blocking=True), mask.to(device, non_blocking=True))
-            loss = criterion(vectors, batch_labels.to(device))
+            batch = run.batches.batch(step)
+            loss = step_loss(forward, batch, criterion, dist, device, run.autocast_dtype)
             scaler.scale(loss).backward()
             scaler.unscale_(optimizer)
             torch.nn.utils.clip_grad_norm_(params, config.grad_clip)
@@ -464,19 +551,21 @@ def train(
             optimizer.zero_grad(set_to_none=True)
             schedule.step()
             step += 1
-            pairs_seen += len(batch_labels) // 2
+            pairs_seen += len(batch[2]) // 2
             recent = (recent + [loss.item()])[-50:]
             if bar is not None:
                 rate = pairs_seen / (time.perf_counter() - started)
                 bar.set_postfix(loss=f"{np.mean(recent):.4f}", pairs_s=f"{rate:.0f}")
                 bar.update(1)
             if (config.eval_every and step % config.eval_every == 0) or step == total:
-                metrics = {**evaluate(), "train_loss": float(np.mean(recent))}
+                metrics = {**evaluate(), "train_loss": float(np.mean(recent))} if dist.main else {}
                 history.append(metrics)
-                is_best = score(metrics) > best
-                best = max(best, score(metrics))
+                is_best = dist.main and score(metrics) > best
+                best = max(best, score(metrics)) if dist.main else best
                 log.info("step %d: %s", step, json.dumps(metrics))
                 save(metrics, is_best=is_best)
+            elif config.save_every and step % config.save_every == 0:
+                save({**metrics, "step": step}, is_best=False)
             if stop_after is not None and step >= stop_after and step < total:
                 raise KeyboardInterrupt
     except KeyboardInterrupt:
@@ -484,16 +573,30 @@ def train(
         log.warning("interrupted at step %d: saving %s", step, output / "last")
         save({**metrics, "step": step, "interrupted": True}, is_best=False)
     finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
         if bar is not None:
             bar.close()
     elapsed = time.perf_counter() - started
-    if pairs_seen:  # a resume of a finished run leaves the summary of the run that trained
+    if pairs_seen and dist.main:  # a resume of a finished run leaves the summary of the run that trained
         summary = {
             "steps": step,
             "seconds": elapsed,
             "pairs_per_s": pairs_seen / max(elapsed, 1e-9),
             "device": str(device),
+            "world_size": dist.world,
             "history": history,
         }
         (output / "run_summary.json").write_text(json.dumps(summary, indent=2) + "\n")
+    dist.stop()
     return RunResult(output, step, metrics, interrupted)
+
+
+def _raise_interrupt(signum, frame) -> None:
+    raise KeyboardInterrupt  # SIGTERM (torchrun stopping a job, a scheduler) saves `last` like Ctrl-C
+
+
+def _in_main_thread() -> bool:
+    import threading
+
+    return threading.current_thread() is threading.main_thread()

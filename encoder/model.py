@@ -97,9 +97,15 @@ class SentenceEncoder(nn.Module):
 
     @classmethod
     def load(
-        cls, directory: str | Path, *, spec: EncoderSpec | None = None, dropout: float | None = None
+        cls,
+        directory: str | Path,
+        *,
+        spec: EncoderSpec | None = None,
+        dropout: float | None = None,
+        attention: str | None = None,
     ) -> SentenceEncoder:
-        """Load a checkpoint directory or a Hugging Face model name (local files only)."""
+        """Load a checkpoint directory or a Hugging Face model name (local files only).
+        `attention` picks transformers' attention kernel ("sdpa", "eager"; None: its default)."""
         from transformers import AutoConfig, AutoModel
 
         spec = spec or EncoderSpec.read(directory)
@@ -113,6 +119,7 @@ class SentenceEncoder(nn.Module):
             config=config,
             add_pooling_layer=spec.pooling == "pooler_output",
             local_files_only=True,
+            **({"attn_implementation": attention} if attention else {}),
         )
         model = cls(backbone, spec)
         head_file = Path(directory) / "head.safetensors"

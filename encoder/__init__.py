@@ -1,0 +1,1 @@
+"""The sentence encoder shared by the trainer and the exporter (torch; never imported by core or gui)."""
