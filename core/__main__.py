@@ -34,7 +34,9 @@ def _print_table(query: str, hits, lang: str | None = None) -> None:
     )
     for rank, hit in enumerate(hits, start=1):
         columns = "  ".join(f"{(hit.name_ko if x == 'ko' else hit.name_en):<28}" for x in shown)
-        print(f"{rank:>2}  {hit.code:<8} {hit.score:>6.3f}  {hit.match:<6} {columns}[{hit.matched}]")
+        print(
+            f"{rank:>2}  {hit.code:<8} {hit.score:>6.3f}  {hit.match:<6} {hit.level:<6} {columns}[{hit.matched}]"
+        )
 
 
 def read_queries(path: str | Path) -> list[str]:
@@ -72,16 +74,30 @@ def cmd_search(args: argparse.Namespace) -> int:
     if queries is not None:
         for query in queries:
             hits = searcher.search(query.strip(), args.k) if query.strip() else []
-            print(json.dumps({"query": query, "results": [h.to_dict() for h in hits]}, ensure_ascii=False))
+            verdict = searcher.verdict(query, hits) if query.strip() else None
+            print(
+                json.dumps(
+                    {"query": query, "verdict": verdict, "results": [h.to_dict() for h in hits]},
+                    ensure_ascii=False,
+                )
+            )
         return 0
     if not args.query:
         raise SystemExit("give a query, or --batch FILE")
     for query in args.query:
         hits = searcher.search(query, args.k)
+        verdict = searcher.verdict(query, hits)
         if args.json:
-            print(json.dumps({"query": query, "results": [h.to_dict() for h in hits]}, ensure_ascii=False))
+            print(
+                json.dumps(
+                    {"query": query, "verdict": verdict, "results": [h.to_dict() for h in hits]},
+                    ensure_ascii=False,
+                )
+            )
         else:
             _print_table(query, hits, args.lang)
+            if verdict:
+                print(f"   ({verdict})")
     return 0
 
 
@@ -99,6 +115,29 @@ def cmd_index_prebuild(args: argparse.Namespace) -> int:
     vectors = searcher.index.vectors.astype("float32")
     attach_prebuilt(searcher.embedder.directory, texts=searcher.table.texts, vectors=vectors)
     print(f"stored {len(vectors)} vectors in {searcher.embedder.directory}")
+    return 0
+
+
+def cmd_calibrate(args: argparse.Namespace) -> int:
+    """Fit the bundle's confidence calibration on queries generated from the dictionary."""
+    from pathlib import Path as _Path
+
+    from .confidence import fit, top_features
+
+    searcher = open_searcher(args.dictionary, args.format, args.model)
+    searcher.calibration = None  # fit on raw features
+    names = [(code, t.text) for code, t in searcher.dictionary.terms() if t.source != "user"]
+    calibration, report = fit(
+        lambda q: top_features(searcher, q),
+        names,
+        positives=args.queries,
+        negatives=args.queries,
+        progress=ProgressBar("calibrating"),
+    )
+    calibration.save(searcher.embedder.directory, report=report)
+    print(json.dumps(report, indent=2))
+    if args.report:
+        _Path(args.report).write_text(json.dumps(report, indent=2) + "\n")
     return 0
 
 
@@ -156,6 +195,14 @@ def main(argv: list[str] | None = None) -> int:
     prebuild = index_sub.add_parser("prebuild", help="store the dictionary's vectors in the model bundle")
     common(prebuild)
     prebuild.set_defaults(run=cmd_index_prebuild)
+
+    calibrate = sub.add_parser("calibrate", help="fit the bundle's confidence levels on generated queries")
+    calibrate.add_argument(
+        "--queries", type=positive, default=3000, help="damaged names and nonsense strings, each"
+    )
+    calibrate.add_argument("--report", help="also write the reliability report (JSON) here")
+    common(calibrate)
+    calibrate.set_defaults(run=cmd_calibrate)
 
     bench = sub.add_parser("bench", help="the benchmark (../shared/BENCHMARK.md sections 1-2)")
     bench.add_argument("--name", required=True, help="results go to bench/results/NAME.json")

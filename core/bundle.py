@@ -160,6 +160,11 @@ class Embedder:
     def fingerprint(self) -> str:
         return self.manifest.fingerprint()
 
+    @property
+    def overhead_tokens(self) -> int:
+        """Tokens every input carries besides its text (the prefix, start and end markers)."""
+        return len(self.tokenizer.encode(self.manifest.prefix).ids)
+
     def tokenize(self, texts: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
         """Model inputs (input_ids, attention_mask) for texts: normalised, prefixed, padded."""
         encodings = self.tokenizer.encode_batch([self.manifest.prefix + normalize(t) for t in texts])

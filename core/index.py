@@ -113,7 +113,9 @@ class TermIndex:
             files = {name: sha256_file(tmp / name) for name in FILES}
             manifest = IndexManifest(**{**asdict(self.manifest), "files": files})
             fields = asdict(manifest)
-            (tmp / "manifest.json").write_text(json.dumps({**fields, "checksum": _checksum(fields)}, indent=2) + "\n")
+            (tmp / "manifest.json").write_text(
+                json.dumps({**fields, "checksum": _checksum(fields)}, indent=2) + "\n"
+            )
         self.manifest = manifest
 
     @classmethod

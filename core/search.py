@@ -3,6 +3,7 @@ grouped into concepts with their codes and every synonym in both languages."""
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import re
 import time
@@ -13,6 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from .bundle import Embedder, Progress
+from .confidence import Calibration, features, query_shape
 from .dictionary import Dictionary, Term, add_bank, load_dictionary, read_bank, read_synonyms
 from .errors import IndexStaleError
 from .fsutil import file_lock, write_atomic
@@ -38,6 +40,10 @@ class Hit:
     match: str  # 'code', 'exact' or 'dense'
     synonyms: tuple[Term, ...] = field(default=(), repr=False)
     parents: tuple[str, ...] = ()
+    dense: float = 0.0  # the two signals fused into `score` (dense matches)
+    lexical: float = 0.0
+    confidence: float | None = None  # calibrated probability that this concept is right
+    level: str = ""  # 'high', 'medium', 'low' or 'none' (no good match); '' when uncalibrated
 
     def to_dict(self) -> dict:
         return {
@@ -48,6 +54,8 @@ class Hit:
             "matched_lang": self.matched_lang,
             "score": round(float(self.score), 4),
             "match": self.match,
+            "confidence": None if self.confidence is None else round(float(self.confidence), 4),
+            "level": self.level,
             "parents": list(self.parents),
             "synonyms": [{"text": t.text, "lang": t.lang, "source": t.source} for t in self.synonyms],
         }
@@ -146,6 +154,7 @@ class Searcher:
         self.table = TermTable(list(dictionary.terms()))
         self.index = open_index(dictionary, self.table, embedder, cache=cache, progress=progress)
         self.lexical = open_lexical(dictionary, self.table, cache=cache)
+        self.calibration = Calibration.load(embedder.directory)
         self.codes = {c.replace(".", "").upper(): c for c in dictionary.concepts}
         self.user_file = user_synonyms
         self.user = TermTable([])
@@ -251,9 +260,11 @@ class Searcher:
             return None
         return from_dubeolsik(text)
 
-    def _dense_candidates(self, query: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    def _dense_candidates(
+        self, query: str
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         """Candidate texts from the dense index (query and its expansion) and the lexical
-        index, with their fused scores; plus the query vectors."""
+        index: (ids, fused scores, dense cosines, lexical cosines, the query vectors)."""
         variants = self.variants(query)
         vectors = self.embedder.encode(variants)
         labels = [self.index.knn(v, self.candidates)[0] for v in vectors]
@@ -261,17 +272,19 @@ class Searcher:
         top_lexical = np.argpartition(-lexical, min(self.candidates, len(lexical)) - 1)[: self.candidates]
         pool = np.unique(np.concatenate(labels + [top_lexical[lexical[top_lexical] > 0]]))
         dense = (self.index.vectors[pool].astype(np.float32) @ vectors.T).max(axis=1)
-        return pool, self.fuse(dense, lexical[pool]), vectors
+        return pool, self.fuse(dense, lexical[pool]), dense, lexical[pool], vectors
 
     def fuse(self, dense: np.ndarray, lexical: np.ndarray) -> np.ndarray:
         """The one scoring rule for every term (dictionary, curated, bank, local): the dense
         cosine and the character n-gram cosine, weighted."""
         return (dense + self.lexical_weight * lexical) / (1 + self.lexical_weight)
 
-    def _user_scores(self, query: str, vectors: np.ndarray) -> np.ndarray:
+    def _user_scores(self, query: str, vectors: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(fused, dense, lexical) of every local synonym."""
         variants = self.variants(query)
         lexical = np.maximum.reduce([self.user_lexical.scores(v) for v in variants])
-        return self.fuse((self.user_vectors @ vectors.T).max(axis=1), lexical)
+        dense = (self.user_vectors @ vectors.T).max(axis=1)
+        return self.fuse(dense, lexical), dense, lexical
 
     def search(self, query: str, k: int = 10) -> list[Hit]:
         """Concepts for a query, best first: code matches, exact term matches (spacing and
@@ -299,22 +312,59 @@ class Searcher:
                 for label in table.exact.get(key, []) if key else []:
                     for code, term in table.owners[label]:
                         hits.setdefault(code, self._hit(code, term, 1.0, "exact"))
-        if len(hits) < k and normalize(query):
-            pool, fused, vectors = self._dense_candidates(query)
-            candidates = [(float(s), int(i), self.table) for s, i in zip(fused, pool)]
+        if len(hits) < k + 1 and normalize(query):  # one more than asked: the margin needs the next
+            pool, fused, dense, lexical, vectors = self._dense_candidates(query)
+            candidates = [
+                (float(f), int(i), float(d), float(x), self.table)
+                for f, i, d, x in zip(fused, pool, dense, lexical)
+            ]
             if len(self.user):
+                u_fused, u_dense, u_lexical = self._user_scores(query, vectors)
                 candidates += [
-                    (float(s), i, self.user) for i, s in enumerate(self._user_scores(query, vectors))
+                    (float(f), i, float(d), float(x), self.user)
+                    for i, (f, d, x) in enumerate(zip(u_fused, u_dense, u_lexical))
                 ]
             candidates.sort(key=lambda c: -c[0])
-            for score, label, table in candidates:
+            for score, label, d, lex, table in candidates:
                 for code, term in table.owners[label]:
                     if code not in hits:
-                        hits[code] = self._hit(code, term, score, "dense")
-                if len(hits) >= k:
+                        hits[code] = dataclasses.replace(
+                            self._hit(code, term, score, "dense"), dense=d, lexical=lex
+                        )
+                if len(hits) > k:
                     break
+        ranked = self._calibrated(query, list(hits.values()))[:k]
         self.last_latency_ms = (time.perf_counter() - started) * 1000
-        return list(hits.values())[:k]
+        return ranked
+
+    def _calibrated(self, query: str, hits: list[Hit]) -> list[Hit]:
+        """Each hit with its calibrated confidence (when the bundle has a calibration)."""
+        if self.calibration is None or not hits:
+            return hits
+        shape = query_shape(query, self.embedder)
+        out = []
+        for i, hit in enumerate(hits):
+            following = hits[i + 1].score if i + 1 < len(hits) else 0.0
+            p = (
+                1.0
+                if hit.match in ("code", "exact")
+                else self.calibration.probability(
+                    features(hit.score, hit.score - following, hit.dense, hit.lexical, shape)
+                )
+            )
+            out.append(dataclasses.replace(hit, confidence=p, level=self.calibration.level(p)))
+        return out
+
+    def verdict(self, query: str, hits: Sequence[Hit]) -> str | None:
+        """What a user must be told about a result list as a whole: 'code not found' (a
+        code-shaped query that names no code), 'no good match' (the best is below the
+        calibrated threshold), or None."""
+        key = re.sub(r"[\s.]", "", query).upper()
+        if _CODE.match(key) and not any(h.match == "code" for h in hits):
+            return "code not found"
+        if not hits or hits[0].level == "none":
+            return "no good match"
+        return None
 
     def search_many(
         self, queries: Sequence[str], k: int = 10, *, progress: Progress | None = None

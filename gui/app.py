@@ -395,7 +395,8 @@ class MainWindow(QMainWindow):
         if sequence != self.sequence:
             return  # a newer query is on its way: drop this stale result
         self.model.set_hits(hits)
-        self.count.setText(f"{len(hits)} concepts")
+        verdict = self.searcher.verdict(query, hits) if self.searcher is not None else None
+        self.count.setText(f"{verdict} — closest shown" if verdict else f"{len(hits)} concepts")
         elapsed = (time.perf_counter() - started) * 1000
         self.status_latency.setText(
             f"last query {self.searcher.last_latency_ms:.1f} ms (shown in {elapsed:.0f} ms)"

@@ -61,7 +61,8 @@ class ResultsModel(_RowsModel):
             return None
         hit = self._rows[index.row()]
         if role == Qt.ItemDataRole.DisplayRole:
-            return (hit.code, hit.name_ko, hit.name_en, hit.matched, f"{hit.score:.3f}")[index.column()]
+            score = f"{hit.score:.3f}" + (f" {hit.level}" if hit.level else "")
+            return (hit.code, hit.name_ko, hit.name_en, hit.matched, score)[index.column()]
         if role == Qt.ItemDataRole.ToolTipRole:
             return f"{hit.code}  {hit.name_ko} / {hit.name_en}\nmatched ({hit.match}): {hit.matched}"
         if role == Qt.ItemDataRole.TextAlignmentRole and index.column() == 4:

@@ -62,7 +62,9 @@ def package_imports() -> dict[str, set[str]]:
 def test_the_package_import_graph_has_no_cycle():
     graph = package_imports()
     assert "trainer" not in graph["export"]  # the encoder lives in `encoder`, imported by both
-    assert graph["core"] == set() and graph["encoder"] <= {"core"} and "gui" not in set().union(*graph.values())
+    assert (
+        graph["core"] == set() and graph["encoder"] <= {"core"} and "gui" not in set().union(*graph.values())
+    )
     state: dict[str, int] = {}
 
     def visit(node: str, path: list[str]) -> None:

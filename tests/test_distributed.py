@@ -60,7 +60,9 @@ def _loss_and_grads(checkpoint: str, dist) -> tuple[float, dict[str, torch.Tenso
         forward, batches.batch(0), MultiSimilarityLoss(RECIPES["reference"]), dist, torch.device("cpu"), None
     )
     loss.backward()
-    return float(loss.detach()), {n: p.grad.clone() for n, p in model.named_parameters() if p.grad is not None}
+    return float(loss.detach()), {
+        n: p.grad.clone() for n, p in model.named_parameters() if p.grad is not None
+    }
 
 
 def _rank(rank: int, world: int, port: int, checkpoint: str, out: str) -> None:

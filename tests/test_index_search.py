@@ -195,7 +195,12 @@ def test_cli_batch_writes_json_lines(small_kcd, tiny_bundle, cache, tmp_path):
         },
     )
     rows = [json.loads(line) for line in out.stdout.splitlines()]
-    assert [r["query"] for r in rows] == ["K74.6", "간의 기타 및 상세불명의 경변증", "", "liver"]  # line N for line N
+    assert [r["query"] for r in rows] == [
+        "K74.6",
+        "간의 기타 및 상세불명의 경변증",
+        "",
+        "liver",
+    ]  # line N for line N
     assert rows[2]["results"] == []
     rows.pop(2)
     assert all(len(r["results"]) == 3 and "code" in r["results"][0] for r in rows)

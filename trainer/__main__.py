@@ -185,7 +185,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
 
     from .train import encode_texts
 
-    names = Names.from_dictionary(load_dictionary(KCD8))
+    names = Names.from_dictionary(load_dictionary(args.dictionary or KCD8, "kcd"))
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     rows = {}
     checkpoints = [("checkpoint", args.checkpoint)]
@@ -276,6 +276,7 @@ def main(argv: list[str] | None = None) -> int:
 
     evaluate = sub.add_parser("eval", help="the benchmark's quality table for a checkpoint")
     evaluate.add_argument("--checkpoint", required=True)
+    evaluate.add_argument("--dictionary", help="a KCD-format table (default: the bundled KCD-8, the benchmark)")
     evaluate.add_argument("--max-length", type=int, default=64)
     evaluate.add_argument("--no-base", action="store_true", help="skip the zero-shot base row")
     evaluate.add_argument("--json", help="also write the table as JSON here")

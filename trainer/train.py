@@ -24,6 +24,7 @@ from core.dictionary import (
     read_bank,
     read_synonyms,
 )
+from core.errors import DictionaryError
 from core.evaluation import Names, evaluate_linking, held_out
 from core.fsutil import atomic_dir
 from core.index import cache_dir
@@ -46,6 +47,8 @@ def load_training_dictionary(config: TrainConfig) -> tuple[Dictionary, bool]:
     from assets import BANK, CURATED_SYNONYMS, KCD8
 
     path = KCD8 if config.dictionary == "kcd" else Path(config.dictionary)
+    if not path.is_file():
+        raise DictionaryError(path, "no such file")
     fmt = config.format or detect_format(path)
     if fmt == "kostom":
         dictionary = load_kostom(path, use_kostom_codes=config.use_kostom_codes)
@@ -371,6 +374,8 @@ class Run:
 def prepare(config: TrainConfig, *, resume: bool) -> Run:
     """Data, model and device of a run; on rank 0 also the resolved config and the pairs file."""
     output = Path(config.output)
+    if resume and not (output / "last" / "trainer_state.json").is_file():
+        raise FileNotFoundError(f"{output / 'last'}: nothing to resume")  # before any slow work
     device, autocast_dtype = resolve_device(config)
     dist = Distributed.start(device.type)
     if dist.enabled and device.type == "cuda":
@@ -394,8 +399,6 @@ def prepare(config: TrainConfig, *, resume: bool) -> Run:
     torch.manual_seed(config.seed)  # after resolve_base, whose work depends on what is cached
     model, tokenizer = build_model(config, base)
     if resume:
-        if not (output / "last" / "trainer_state.json").is_file():
-            raise FileNotFoundError(f"{output / 'last'}: nothing to resume")
         model = SentenceEncoder.load(output / "last", dropout=config.dropout, attention=config.attention)
         _freeze(model, config)
     model.to(device).train()

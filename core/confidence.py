@@ -1,0 +1,212 @@
+"""Calibrated confidence: the probability that a result is the right concept, and the levels a
+coder reads (high / medium / low / no good match).
+
+A logistic model over features of the match (the fused score, its margin over the next concept,
+the dense and lexical cosines, the shape of the query) is fitted by `python -m core calibrate`
+on queries generated from the dictionary alone: its names slightly damaged (typos, words
+dropped, spacing), whose right answer is known, and strings that name nothing (random
+letters, jamo and digits). The dev query sets are never used. The fitted model lives in the
+bundle (`calibration.json`), because scores depend on the model.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import random
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+
+from .text import compact
+
+FILE = "calibration.json"
+FEATURES = ("score", "margin", "dense", "lexical", "pieces_per_char", "hangul")
+
+
+def query_shape(query: str, embedder) -> tuple[float, float]:
+    """(word pieces per character, share of Hangul characters): gibberish splits into many
+    short pieces; Korean and Latin scripts split differently, so the script is a feature too."""
+    key = compact(query)
+    if not key:
+        return 0.0, 0.0
+    ids, mask = embedder.tokenize([query])
+    pieces = max(0, int(mask.sum()) - embedder.overhead_tokens)
+    hangul = sum("가" <= c <= "힣" or "ㄱ" <= c <= "ㅣ" for c in key) / len(key)
+    return pieces / len(key), hangul
+
+
+def features(
+    score: float, margin: float, dense: float, lexical: float, shape: tuple[float, float]
+) -> np.ndarray:
+    return np.array([score, margin, dense, lexical, *shape], dtype=np.float64)
+
+
+@dataclass(frozen=True)
+class Calibration:
+    """A logistic model over FEATURES and the thresholds of the levels."""
+
+    weights: tuple[float, ...]
+    bias: float
+    mean: tuple[float, ...]
+    scale: tuple[float, ...]
+    none_below: float  # "no good match" under this probability
+    medium_from: float = 0.35
+    high_from: float = 0.75
+
+    def probability(self, x: np.ndarray) -> float:
+        z = float(np.dot((x - np.array(self.mean)) / np.array(self.scale), self.weights) + self.bias)
+        return 1.0 / (1.0 + math.exp(-max(-40.0, min(40.0, z))))
+
+    def level(self, p: float) -> str:
+        if p >= self.high_from:
+            return "high"
+        if p >= self.medium_from:
+            return "medium"
+        return "low" if p >= self.none_below else "none"
+
+    def save(self, bundle: str | Path, *, report: dict) -> None:
+        """Write calibration.json into a bundle and list it (with its sha256) in the manifest."""
+        import dataclasses
+
+        from .bundle import MANIFEST, read_manifest
+        from .fsutil import sha256_file, write_atomic
+
+        bundle = Path(bundle)
+        manifest = read_manifest(bundle)
+        write_atomic(bundle / FILE, json.dumps({**asdict(self), "report": report}, indent=2) + "\n")
+        files = {**manifest.files, FILE: sha256_file(bundle / FILE)}
+        write_atomic(bundle / MANIFEST, dataclasses.replace(manifest, files=files).to_json())
+
+    @classmethod
+    def load(cls, bundle: str | Path) -> Calibration | None:
+        """The bundle's calibration; None when it has none (its results carry no confidence)."""
+        path = Path(bundle) / FILE
+        if not path.is_file():
+            return None
+        try:
+            data = json.loads(path.read_text())
+            data.pop("report", None)
+            return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in data.items()})
+        except (ValueError, TypeError) as exc:
+            raise ValueError(f"{path}: unreadable calibration ({exc})") from None
+
+
+# ----------------------------------------------------------------------------- fitting
+
+_NOISE_ALPHABETS = (
+    "abcdefghijklmnopqrstuvwxyz",
+    "ㄱㄴㄷㄹㅁㅂㅅㅇㅈㅊㅋㅌㅍㅎㅏㅓㅗㅜㅡㅣ",
+    "가나다라마바사아자차카타파하",
+    "0123456789",
+)
+
+
+def nonsense(rng: random.Random) -> str:
+    """A random string of letters, jamo, syllables and digits (what a stray keystroke gives)."""
+    alphabet = "".join(rng.sample(_NOISE_ALPHABETS, rng.randint(1, 2)))
+    return "".join(rng.choice(alphabet) for _ in range(rng.randint(2, 12)))
+
+
+def damaged(name: str, rng: random.Random) -> str:
+    """A name as a hurried user types it: a slip, a word left out, spacing lost, a prefix."""
+    words = name.split()
+    kind = rng.random()
+    if kind < 0.3 and len(words) > 2:
+        words.pop(rng.randrange(len(words)))
+        return " ".join(words)
+    if kind < 0.5 and len(words) > 2:
+        return " ".join(words[: rng.randint(2, len(words) - 1)])
+    if kind < 0.6 and " " in name:
+        return name.replace(" ", "")
+    letters = [i for i, c in enumerate(name) if c.isalpha()]
+    if not letters:
+        return name + name[-1:]
+    i = rng.choice(letters)
+    pool = "aeioulnrst" if name[i].isascii() else "가나다라마바사아자차"
+    return name[:i] + rng.choice(pool.replace(name[i], "")) + name[i + 1 :]
+
+
+def top_features(searcher, query: str) -> tuple[np.ndarray, str] | None:
+    """The features and code of a query's best concept, when it is a dense match."""
+    hits = searcher.search(query, 2)
+    if not hits or hits[0].match != "dense":
+        return None
+    following = hits[1].score if len(hits) > 1 else 0.0
+    top = hits[0]
+    shape = query_shape(query, searcher.embedder)
+    return features(top.score, top.score - following, top.dense, top.lexical, shape), top.code
+
+
+def fit(
+    top: Callable[[str], tuple[np.ndarray, str] | None],
+    names: Sequence[tuple[str, str]],
+    *,
+    positives: int = 3000,
+    negatives: int = 3000,
+    seed: int = 0,
+    none_rate: float = 0.97,
+    progress: Callable[[int, int], object] | None = None,
+) -> tuple[Calibration, dict]:
+    """Fit the calibration on generated queries.
+
+    Args:
+        top: features and code of a query's best dense match (`top_features` on an
+            uncalibrated searcher), None for a code or exact match.
+        names: (code, name) pairs of the dictionary to damage; a damaged name's answer is right
+            when it is in the name's 3-character category (the dev sets' rule).
+        none_rate: the share of nonsense queries that must fall under "no good match".
+    """
+    rng = random.Random(seed)
+    rows, labels, kinds = [], [], []
+    total = positives + negatives
+    for done, (code, name) in enumerate(rng.sample(list(names), min(positives, len(names))), start=1):
+        found = top(damaged(name, rng))
+        if found is not None:
+            rows.append(found[0])
+            labels.append(float(found[1][:3] == code[:3]))
+            kinds.append("name")
+        if progress is not None and done % 100 == 0:
+            progress(done, total)
+    for done in range(negatives):
+        found = top(nonsense(rng))
+        if found is not None:
+            rows.append(found[0])
+            labels.append(0.0)
+            kinds.append("nonsense")
+        if progress is not None and done % 100 == 0:
+            progress(positives + done, total)
+    x, y = np.array(rows), np.array(labels)
+    mean, scale = x.mean(axis=0), x.std(axis=0) + 1e-6
+    z = (x - mean) / scale
+    w, b = np.zeros(z.shape[1]), 0.0
+    for _ in range(3000):  # logistic regression, plain gradient descent with a little L2
+        p = 1 / (1 + np.exp(-(z @ w + b)))
+        w -= 0.5 * (z.T @ (p - y) / len(y) + 1e-3 * w)
+        b -= 0.5 * float(np.mean(p - y))
+    p = 1 / (1 + np.exp(-(z @ w + b)))
+    is_nonsense = np.array(kinds) == "nonsense"
+    none_below = float(np.quantile(p[is_nonsense], none_rate)) if is_nonsense.any() else 0.1
+    calibration = Calibration(tuple(w), b, tuple(mean), tuple(scale), none_below)
+    bins = np.linspace(0, 1, 11)
+    which = np.clip(np.digitize(p, bins) - 1, 0, 9)
+    report = {
+        "queries": {"damaged_names": int((~is_nonsense).sum()), "nonsense": int(is_nonsense.sum())},
+        "features": list(FEATURES),
+        "reliability": [
+            {
+                "bin": f"{bins[i]:.1f}-{bins[i + 1]:.1f}",
+                "n": int((which == i).sum()),
+                "predicted": float(p[which == i].mean()) if (which == i).any() else None,
+                "observed": float(y[which == i].mean()) if (which == i).any() else None,
+            }
+            for i in range(10)
+        ],
+        "nonsense_no_good_match": float((p[is_nonsense] < none_below).mean()) if is_nonsense.any() else None,
+        "damaged_right_above_low": float(
+            (p[~is_nonsense][y[~is_nonsense] == 1] >= calibration.medium_from).mean()
+        ),
+    }
+    return calibration, report

@@ -1,0 +1,62 @@
+"""Each command line's happy path and one error path (in-process: the same `main` the scripts call)."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import pytest
+
+
+def test_core_index_build_and_prebuild(small_kcd, tiny_bundle, cache, tmp_path, capsys):
+    from core.__main__ import main
+
+    assert main(["index", "build", "--dictionary", str(small_kcd), "--model", str(tiny_bundle)]) == 0
+    assert "index ready" in capsys.readouterr().out
+    bundle = tmp_path / "bundle"
+    shutil.copytree(tiny_bundle, bundle)
+    assert main(["index", "prebuild", "--dictionary", str(small_kcd), "--model", str(bundle)]) == 0
+    assert (bundle / "prebuilt.npz").is_file()
+    assert (
+        main(["index", "build", "--dictionary", str(tmp_path / "missing.tsv"), "--model", str(bundle)]) == 2
+    )
+    assert "missing.tsv: no such file" in capsys.readouterr().err
+
+
+def test_trainer_pairs_and_its_errors(small_kcd, tmp_path, capsys):
+    pytest.importorskip("torch")
+    from trainer.__main__ import main
+    from trainer.pairs import read_pairs
+
+    out = tmp_path / "pairs.tsv"
+    assert main(["pairs", "--dictionary", str(small_kcd), "--out", str(out)]) == 0
+    pairs = read_pairs(out)
+    assert pairs and "pairs from" in capsys.readouterr().out
+    assert main(["pairs", "--dictionary", str(tmp_path / "none.tsv"), "--out", str(out)]) == 2
+    assert "no such file" in capsys.readouterr().err
+
+
+def test_trainer_eval_and_release_resume_without_a_run(tiny_checkpoint, small_kcd, tmp_path, capsys):
+    pytest.importorskip("torch")
+    from trainer.__main__ import main
+
+    table = tmp_path / "eval.json"
+    args = ["eval", "--checkpoint", str(tiny_checkpoint), "--no-base", "--dictionary", str(small_kcd)]
+    assert main([*args, "--json", str(table)]) == 0
+    rows = json.loads(table.read_text())
+    assert set(rows["checkpoint"]) == {"ko2en", "en2ko", "mixed"}
+    assert main(["eval", "--checkpoint", str(tmp_path / "nothing"), "--no-base"]) == 2
+    capsys.readouterr()
+    assert main(["release", "--output", str(tmp_path / "never"), "--resume"]) == 2
+    assert "nothing to resume" in capsys.readouterr().err
+
+
+def test_export_onnx_and_a_missing_checkpoint(tiny_checkpoint, tmp_path, capsys):
+    pytest.importorskip("torch")
+    from export.__main__ import export_onnx_main
+
+    out = tmp_path / "bundle"
+    assert export_onnx_main([str(tiny_checkpoint), "--out", str(out), "--max-length", "24"]) == 0
+    assert (out / "manifest.json").is_file() and "parity min" in capsys.readouterr().out
+    assert export_onnx_main([str(tmp_path / "nothing"), "--out", str(tmp_path / "b2")]) == 2
+    assert not (tmp_path / "b2").exists()

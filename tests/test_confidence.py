@@ -1,0 +1,58 @@
+"""Confidence: fitted on generated queries, stored in the bundle, read into every result."""
+
+from __future__ import annotations
+
+import random
+import shutil
+
+import numpy as np
+import pytest
+
+from core.bundle import Embedder, read_manifest
+from core.confidence import Calibration, damaged, fit, nonsense, top_features
+from core.dictionary import load_dictionary
+from core.search import Searcher
+
+
+@pytest.fixture()
+def calibrated(small_kcd, tiny_bundle, cache, tmp_path):
+    bundle = tmp_path / "bundle"
+    shutil.copytree(tiny_bundle, bundle)
+    searcher = Searcher(load_dictionary(small_kcd), Embedder(bundle), cache=cache)
+    names = [(code, t.text) for code, t in searcher.dictionary.terms()]
+    calibration, report = fit(lambda q: top_features(searcher, q), names, positives=150, negatives=150)
+    calibration.save(bundle, report=report)
+    return Searcher(load_dictionary(small_kcd), Embedder(bundle), cache=cache), report
+
+
+def test_calibration_is_stored_in_the_bundle_and_read_back(calibrated):
+    searcher, report = calibrated
+    assert "calibration.json" in read_manifest(searcher.embedder.directory).files  # covered by its sha256
+    assert searcher.calibration is not None
+    assert report["queries"]["nonsense"] > 100 and sum(b["n"] for b in report["reliability"]) > 200
+    hits = searcher.search("cirrhosis of liver alcoholic", 5)
+    assert all(0.0 <= h.confidence <= 1.0 and h.level in ("high", "medium", "low", "none") for h in hits)
+    assert hits[0].to_dict()["level"] == hits[0].level
+
+
+def test_exact_and_code_matches_are_certain_and_missing_codes_are_said(calibrated):
+    searcher, _ = calibrated
+    exact = searcher.search("간의 기타 및 상세불명의 경변증", 3)[0]
+    assert (exact.match, exact.confidence, exact.level) == ("exact", 1.0, "high")
+    assert searcher.verdict("K74.6", searcher.search("K74.6", 3)) is None
+    assert searcher.verdict("Z99.99", searcher.search("Z99.99", 3)) == "code not found"
+
+
+def test_levels_follow_the_thresholds():
+    calibration = Calibration((1.0,) * 6, 0.0, (0.0,) * 6, (1.0,) * 6, none_below=0.2)
+    assert [calibration.level(p) for p in (0.1, 0.3, 0.5, 0.9)] == ["none", "low", "medium", "high"]
+    low, high = (calibration.probability(np.full(6, v)) for v in (-1.0, 1.0))
+    assert low < 0.5 < high
+
+
+def test_generated_queries_are_damaged_names_and_nonsense():
+    rng = random.Random(0)
+    name = "other and unspecified cirrhosis of liver"
+    variants = {damaged(name, rng) for _ in range(50)}
+    assert name not in variants and len(variants) > 10
+    assert all(1 <= len(nonsense(rng)) <= 12 for _ in range(50))
