@@ -112,7 +112,7 @@ def cmd_index_prebuild(args: argparse.Namespace) -> int:
     from .index import attach_prebuilt
 
     searcher = open_searcher(args.dictionary, args.format, args.model)
-    vectors = searcher.index.vectors.astype("float32")
+    vectors = searcher.index.vectors()
     attach_prebuilt(searcher.embedder.directory, texts=searcher.table.texts, vectors=vectors)
     print(f"stored {len(vectors)} vectors in {searcher.embedder.directory}")
     return 0

@@ -82,7 +82,7 @@ def _table_vectors(searcher: Searcher, texts: Sequence[str]) -> np.ndarray:
     position = {t: i for i, t in enumerate(searcher.table.texts)}
     rows = [position.get(normalize(t)) for t in texts]
     missing = [texts[i] for i, r in enumerate(rows) if r is None]
-    out = searcher.index.vectors[[r if r is not None else 0 for r in rows]].astype(np.float32)
+    out = searcher.index.vectors([r if r is not None else 0 for r in rows])
     if missing:
         fresh = searcher.embedder.encode(missing)
         out[[i for i, r in enumerate(rows) if r is None]] = fresh
@@ -170,7 +170,7 @@ def speed(searcher: Searcher, queries: Sequence[str]) -> dict:
         times.append((time.perf_counter() - started) * 1000)
     # recall@10 of the hnswlib index against brute force, for the same queries' vectors
     vectors = searcher.embedder.encode(list(queries))
-    matrix = searcher.index.vectors.astype(np.float32)
+    matrix = searcher.index.vectors()
     recall = []
     for vector in vectors:
         exact = set(np.argsort(-(matrix @ vector))[:10].tolist())

@@ -25,8 +25,8 @@ from .fsutil import atomic_dir, sha256_file
 
 log = logging.getLogger(__name__)
 
-SCHEMA_VERSION = 2  # 2: the manifest carries a checksum of its own fields
-FILES = ("index.bin", "vectors.npy")
+SCHEMA_VERSION = 2  # 2: a checksum of the manifest's fields; the vectors only in index.bin
+FILES = ("index.bin",)
 
 
 @dataclass(frozen=True)
@@ -65,11 +65,17 @@ def index_key(dictionary_fp: str, bundle_fp: str) -> str:
 class TermIndex:
     """Approximate nearest neighbours (inner product on unit vectors) over term texts."""
 
-    def __init__(self, hnsw, vectors: np.ndarray, manifest: IndexManifest) -> None:
-        """`vectors` (float16) are kept for rescoring candidates found by other means."""
+    def __init__(self, hnsw, manifest: IndexManifest) -> None:
         self.hnsw = hnsw
-        self.vectors = vectors
         self.manifest = manifest
+
+    def vectors(self, ids: Sequence[int] | np.ndarray | None = None) -> np.ndarray:
+        """The stored unit vectors (float32) of `ids`, or of every text. The hnswlib index holds
+        them already; a second copy would cost ~77 MB for 100k names."""
+        ids = np.arange(self.manifest.count) if ids is None else np.asarray(ids, dtype=np.int64)
+        if len(ids) == 0:
+            return np.zeros((0, self.manifest.dim), dtype=np.float32)
+        return np.asarray(self.hnsw.get_items(ids, return_type="numpy"), dtype=np.float32)
 
     def __len__(self) -> int:
         return self.manifest.count
@@ -95,7 +101,7 @@ class TermIndex:
         hnsw.add_items(vectors, np.arange(len(vectors)), num_threads=threads or os.cpu_count() or 1)
         hnsw.set_ef(128)
         manifest = IndexManifest(dictionary, bundle, len(vectors), vectors.shape[1], m, ef_construction, {})
-        return cls(hnsw, vectors.astype(np.float16), manifest)
+        return cls(hnsw, manifest)
 
     def knn(self, vector: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
         """(labels, cosine scores) of the k nearest texts, best first."""
@@ -109,7 +115,6 @@ class TermIndex:
     def save(self, directory: str | Path) -> None:
         with atomic_dir(directory) as tmp:
             self.hnsw.save_index(str(tmp / "index.bin"))
-            np.save(tmp / "vectors.npy", self.vectors.astype(np.float16))
             files = {name: sha256_file(tmp / name) for name in FILES}
             manifest = IndexManifest(**{**asdict(self.manifest), "files": files})
             fields = asdict(manifest)
@@ -148,16 +153,15 @@ class TermIndex:
                 raise IndexStaleError(f"{directory}: {name} is missing or damaged")
         hnsw = hnswlib.Index(space="ip", dim=manifest.dim)
         try:
-            vectors = np.load(directory / "vectors.npy", allow_pickle=False)
             hnsw.load_index(str(directory / "index.bin"), max_elements=manifest.count)
         except (RuntimeError, OSError, ValueError, EOFError) as exc:
             raise IndexStaleError(f"{directory}: {exc}") from None
-        if vectors.shape != (manifest.count, manifest.dim):
+        if hnsw.get_current_count() != manifest.count:
             raise IndexStaleError(
-                f"{directory}: vectors of shape {vectors.shape}, manifest says {manifest.count}"
+                f"{directory}: {hnsw.get_current_count()} vectors, the manifest says {manifest.count}"
             )
         hnsw.set_ef(128)
-        return cls(hnsw, vectors, manifest)
+        return cls(hnsw, manifest)
 
 
 # ----------------------------------------------------------------------------- prebuilt vectors

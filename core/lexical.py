@@ -18,7 +18,7 @@ from .text import compact, decompose_hangul
 
 NGRAMS = (2, 3, 4)
 ARRAYS = ("idf", "doc_ids", "weights", "offsets", "norms")
-FORMAT = f"char-ngrams {NGRAMS} jamo v2"  # stored with the index: a change here invalidates saved ones
+FORMAT = f"char-ngrams {NGRAMS} jamo fp16 v3"  # stored with the index: a change here invalidates saved ones
 
 
 def _key(text: str) -> str:
@@ -64,7 +64,7 @@ class CharNgramIndex:
         else:
             self.idf = np.array([idf_from.gram_idf(g) for g in vocab], dtype=np.float32)
         self.doc_ids = doc_of.astype(np.int32)
-        self.weights = (tf * self.idf[gram_of]).astype(np.float32)
+        self.weights = (tf * self.idf[gram_of]).astype(np.float16)  # half the memory; ranks the same
         self.offsets = np.searchsorted(gram_of, np.arange(len(vocab) + 1))
         norms = np.bincount(self.doc_ids, self.weights.astype(np.float64) ** 2, minlength=self.size)
         self.norms = np.sqrt(np.maximum(norms, 1e-12)).astype(np.float32)
@@ -122,7 +122,7 @@ class CharNgramIndex:
                 continue
             start, end = self.offsets[g], self.offsets[g + 1]
             ids.append(self.doc_ids[start:end])
-            weights.append(weight * self.weights[start:end])
+            weights.append(weight * self.weights[start:end].astype(np.float32))
         if not ids:
             return np.zeros(self.size, dtype=np.float32)
         out = np.bincount(np.concatenate(ids), np.concatenate(weights), minlength=self.size)

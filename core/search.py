@@ -271,7 +271,7 @@ class Searcher:
         lexical = np.maximum.reduce([self.lexical.scores(v) for v in variants])
         top_lexical = np.argpartition(-lexical, min(self.candidates, len(lexical)) - 1)[: self.candidates]
         pool = np.unique(np.concatenate(labels + [top_lexical[lexical[top_lexical] > 0]]))
-        dense = (self.index.vectors[pool].astype(np.float32) @ vectors.T).max(axis=1)
+        dense = (self.index.vectors(pool) @ vectors.T).max(axis=1)
         return pool, self.fuse(dense, lexical[pool]), dense, lexical[pool], vectors
 
     def fuse(self, dense: np.ndarray, lexical: np.ndarray) -> np.ndarray:

@@ -108,7 +108,7 @@ def cmd_release(args: argparse.Namespace) -> int:
     )
     print(f"exported {out}: parity min {manifest.parity['min']:.4f} mean {manifest.parity['mean']:.4f}")
     searcher = open_searcher(model=out, user_synonyms=Path(args.output) / "no-user-synonyms.tsv")
-    attach_prebuilt(out, texts=searcher.table.texts, vectors=searcher.index.vectors.astype("float32"))
+    attach_prebuilt(out, texts=searcher.table.texts, vectors=searcher.index.vectors())
     print(f"stored {len(searcher.index)} prebuilt vectors in {out}")
     return 0
 
