@@ -252,6 +252,35 @@ def machine() -> dict:
     }
 
 
+def confidence_check(
+    searcher: Searcher, dev_sets: dict[str, Sequence[DevQuery]], *, nonsense_n: int = 10_000
+) -> dict:
+    """How the confidence levels behave: the share of random strings (a seed the calibration
+    never saw) that get "no good match", and the share of each dev set's right answers at
+    rank 1 whose level is above "low"."""
+    import random
+
+    from .confidence import nonsense
+
+    if searcher.calibration is None:
+        return {}
+    rng = random.Random(12345)
+    rejected = 0
+    for _ in range(nonsense_n):
+        query = nonsense(rng)
+        if searcher.verdict(query, searcher.search(query, 5)) == "no good match":
+            rejected += 1
+    result: dict = {"nonsense": {"n": nonsense_n, "no_good_match": rejected / nonsense_n}}
+    for name, queries in dev_sets.items():
+        right = []
+        for q in queries:
+            hits = searcher.search(q.query, 5)
+            if hits and hits[0].code.startswith(q.accept):
+                right.append(hits[0].level in ("medium", "high"))
+        result[name] = {"right_at_1": len(right), "above_low": float(np.mean(right)) if right else None}
+    return result
+
+
 def read_dev_sets(
     paths: dict[str, Path], *, curated: set[str], imported: set[str]
 ) -> dict[str, list[DevQuery]]:
@@ -315,6 +344,9 @@ def run_benchmark(
             if label == "model":
                 log("speed: end-to-end single queries")
                 result["speed"] = speed(searcher, latency_queries(names, all_dev))
+                if quality:
+                    log("confidence: nonsense strings and dev answers")
+                    result["confidence"] = confidence_check(searcher, dev_sets)
                 result["speed"]["threads"] = searcher.embedder.threads
                 result["speed"].update(memory_and_startup(path, cache=cache_dir()))
                 if build:
@@ -377,7 +409,20 @@ def render(result: dict) -> str:
     ]
     if rows:
         lines += _quality_lines(rows)
-    return "\n".join(lines + _speed_lines(result.get("speed") or {}))
+    lines += _speed_lines(result.get("speed") or {})
+    confidence = result.get("confidence") or {}
+    if confidence:
+        lines += [
+            "",
+            f"Confidence: 'no good match' for {100 * confidence['nonsense']['no_good_match']:.1f} % of "
+            f"{confidence['nonsense']['n']} random strings",
+        ]
+        for name, row in confidence.items():
+            if name != "nonsense" and row["above_low"] is not None:
+                lines.append(
+                    f"  {name}: {100 * row['above_low']:.1f} % of {row['right_at_1']} right answers at rank 1 above 'low'"
+                )
+    return "\n".join(lines)
 
 
 def _quality_lines(rows: dict) -> list[str]:

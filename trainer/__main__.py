@@ -62,7 +62,8 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 def cmd_release(args: argparse.Namespace) -> int:
     """Rebuild the open synonym bank, train the release model, export it (int8) into
-    assets/model and store the vectors of every KCD-8, curated and bank name beside it.
+    assets/model, store the vectors of every KCD-8, curated and bank name beside it and fit
+    its confidence calibration.
 
     The last checkpoint is exported, not the "best": the evaluation during training runs on
     the benchmark's held-out codes, and choosing by it would tune on the test split."""
@@ -110,6 +111,12 @@ def cmd_release(args: argparse.Namespace) -> int:
     searcher = open_searcher(model=out, user_synonyms=Path(args.output) / "no-user-synonyms.tsv")
     attach_prebuilt(out, texts=searcher.table.texts, vectors=searcher.index.vectors())
     print(f"stored {len(searcher.index)} prebuilt vectors in {out}")
+    from core.confidence import fit, top_features
+
+    names = [(code, t.text) for code, t in searcher.dictionary.terms() if t.source != "user"]
+    calibration, report = fit(lambda q: top_features(searcher, q), names)
+    calibration.save(out, report=report)
+    print(f"calibrated: {json.dumps({k: report[k] for k in ('nonsense_no_good_match', 'damaged_right_above_low')})}")
     return 0
 
 
