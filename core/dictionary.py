@@ -84,6 +84,15 @@ class Dictionary:
             for term in concept.terms:
                 yield code, term
 
+    def children(self, code: str) -> list[str]:
+        """The codes one level below `code` (K74.6 → K74.60 … K74.69), in file order."""
+        if getattr(self, "_children", None) is None:
+            self._children: dict[str, list[str]] = {}
+            for concept in self.concepts.values():
+                if concept.parent:
+                    self._children.setdefault(concept.parent, []).append(concept.code)
+        return self._children.get(code, [])
+
     def parents(self, code: str) -> list[str]:
         """The parent chain from the root down to `code` itself (K74 → K74.6)."""
         chain, seen = [], set()

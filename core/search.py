@@ -42,6 +42,7 @@ class Hit:
     parents: tuple[str, ...] = ()
     dense: float = 0.0  # the two signals fused into `score` (dense matches)
     lexical: float = 0.0
+    children: tuple[str, ...] = ()  # more specific codes below this one (not the most specific level)
     confidence: float | None = None  # calibrated probability that this concept is right
     level: str = ""  # 'high', 'medium', 'low' or 'none' (no good match); '' when uncalibrated
 
@@ -57,6 +58,7 @@ class Hit:
             "confidence": None if self.confidence is None else round(float(self.confidence), 4),
             "level": self.level,
             "parents": list(self.parents),
+            "children": list(self.children),
             "synonyms": [{"text": t.text, "lang": t.lang, "source": t.source} for t in self.synonyms],
         }
 
@@ -218,6 +220,7 @@ class Searcher:
             match,
             tuple(concept.terms),
             tuple(self.dictionary.parents(code)[:-1]),
+            children=tuple(self.dictionary.children(code)),
         )
 
     def _code_hits(self, query: str, k: int) -> list[Hit]:

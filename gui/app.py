@@ -10,8 +10,8 @@ import logging
 import time
 from pathlib import Path
 
-from PySide6.QtCore import QSettings, Qt, QThreadPool, QTimer, Signal
-from PySide6.QtGui import QAction, QGuiApplication, QInputMethodEvent, QKeySequence
+from PySide6.QtCore import QSettings, Qt, QThreadPool, QTimer, QUrl, Signal
+from PySide6.QtGui import QAction, QActionGroup, QGuiApplication, QInputMethodEvent, QKeyEvent, QKeySequence
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QComboBox,
@@ -22,6 +22,7 @@ from PySide6.QtWidgets import (
     QLabel,
     QLineEdit,
     QMainWindow,
+    QMenu,
     QMessageBox,
     QProgressDialog,
     QPushButton,
@@ -32,6 +33,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from core.fsutil import write_atomic
+from core.index import data_dir
 from core.search import Hit, Searcher, open_searcher
 
 from .batch import BatchDialog
@@ -49,11 +52,28 @@ class SearchBox(QLineEdit):
     (Hangul syllables before they are committed), so search-as-you-type keeps up."""
 
     query_changed = Signal(str)
+    down_pressed = Signal()  # Down: into the results
+    history_requested = Signal(
+        int
+    )  # Up / Down in an empty box (or while browsing history): -1 older, +1 newer
 
     def __init__(self, parent=None) -> None:
         super().__init__(parent)
         self._preedit = ""
+        self.browsing_history = False
         self.textChanged.connect(lambda _: self.query_changed.emit(self.query()))
+
+    def keyPressEvent(self, event: QKeyEvent) -> None:
+        key = event.key()
+        if key == Qt.Key.Key_Up and (not self.text() or self.browsing_history):
+            self.history_requested.emit(-1)
+        elif key == Qt.Key.Key_Down and self.browsing_history:
+            self.history_requested.emit(+1)
+        elif key == Qt.Key.Key_Down:
+            self.down_pressed.emit()
+        else:
+            self.browsing_history = False
+            super().keyPressEvent(event)
 
     def query(self) -> str:
         text = self.text()
@@ -68,10 +88,47 @@ class SearchBox(QLineEdit):
             self.query_changed.emit(self.query())
 
 
+class ResultsView(QTableView):
+    """The results table: Enter copies the row's code (or the chosen format), Up on the first
+    row goes back to the search box."""
+
+    up_from_top = Signal()
+    row_activated = Signal(int)
+
+    def keyPressEvent(self, event: QKeyEvent) -> None:
+        key = event.key()
+        if key in (Qt.Key.Key_Return, Qt.Key.Key_Enter) and self.currentIndex().isValid():
+            self.row_activated.emit(self.currentIndex().row())
+        elif key == Qt.Key.Key_Up and self.currentIndex().row() <= 0:
+            self.up_from_top.emit()
+        else:
+            super().keyPressEvent(event)
+
+
+COPY_FORMATS = {
+    "code": "Code",
+    "code_ko": "Code and Korean name",
+    "code_en": "Code and English name",
+    "row": "Whole row (tab-separated)",
+}
+
+
+def copy_text(hit: Hit, fmt: str) -> str:
+    """What Enter / Ctrl+C copies for a result, in the chosen format."""
+    if fmt == "code_ko":
+        return f"{hit.code} {hit.name_ko}"
+    if fmt == "code_en":
+        return f"{hit.code} {hit.name_en}"
+    if fmt == "row":
+        return "\t".join([hit.code, hit.name_ko, hit.name_en, hit.matched, f"{hit.score:.3f}"])
+    return hit.code
+
+
 class DetailPane(QWidget):
     """All synonyms grouped by language, the parent chain, and copy buttons."""
 
     add_synonym_requested = Signal(str)
+    code_requested = Signal(str)  # a parent or child code clicked: show that concept
 
     def __init__(self, parent=None) -> None:
         super().__init__(parent)
@@ -81,6 +138,8 @@ class DetailPane(QWidget):
         self.title.setWordWrap(True)
         self.title.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         self.body = QTextBrowser()
+        self.body.setOpenLinks(False)
+        self.body.anchorClicked.connect(self._follow)
         self.copy_code = QPushButton("Copy code")
         self.copy_ko = QPushButton("Copy Korean")
         self.copy_en = QPushButton("Copy English")
@@ -103,7 +162,16 @@ class DetailPane(QWidget):
         if text:
             QGuiApplication.clipboard().setText(text)
 
-    def show_hit(self, hit: Hit | None, chain: list[tuple[str, str]] | None = None) -> None:
+    def _follow(self, url: QUrl) -> None:
+        if url.scheme() == "code":
+            self.code_requested.emit(url.path())
+
+    def show_hit(
+        self,
+        hit: Hit | None,
+        chain: list[tuple[str, str]] | None = None,
+        children: list[tuple[str, str]] | None = None,
+    ) -> None:
         self.hit = hit
         for button in (self.copy_code, self.copy_ko, self.copy_en, self.add):
             button.setEnabled(hit is not None)
@@ -116,8 +184,16 @@ class DetailPane(QWidget):
         )
         parts = []
         if chain:
-            path = " → ".join(f"{code} {_esc(name)}" for code, name in chain)
+            path = " → ".join(f"<a href='code:{code}'>{code}</a> {_esc(name)}" for code, name in chain)
             parts.append(f"<p><b>Hierarchy</b><br>{path}</p>")
+        if children:
+            items = "".join(
+                f"<li><a href='code:{code}'>{code}</a> {_esc(name)}</li>" for code, name in children
+            )
+            parts.append(
+                f"<p><b>More specific codes ({len(children)})</b> — {hit.code} is not the most "
+                f"specific level; code one of these:</p><ul>{items}</ul>"
+            )
         for lang, label in (("ko", "Korean"), ("en", "English")):
             if self.lang not in (None, lang):
                 continue
@@ -193,18 +269,32 @@ class MainWindow(QMainWindow):
         self.lang.addItems(list(LANGS))
         self.count = QLabel()
         self.model = ResultsModel(self)
-        self.table = QTableView()
+        self.table = ResultsView()
         self.table.setModel(self.model)
+        self.table.setSortingEnabled(True)
+        self.table.horizontalHeader().setSortIndicator(-1, Qt.SortOrder.AscendingOrder)  # rank order
+        self.table.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
+        self.table.customContextMenuRequested.connect(
+            lambda point: self.row_menu(self.table.indexAt(point).row()).exec(
+                self.table.viewport().mapToGlobal(point)
+            )
+        )
         self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
         self.table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
         self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
         self.table.verticalHeader().hide()
         header = self.table.horizontalHeader()
-        header.setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
         header.setStretchLastSection(False)
-        for column, width in enumerate((66, 185, 215, 145, 52)):
-            self.table.setColumnWidth(column, width)
+        # names share the width; code and score keep theirs, so every column fits from 800 px up
+        for column, mode in enumerate(("contents", "stretch", "stretch", "stretch", "contents")):
+            header.setSectionResizeMode(
+                column,
+                QHeaderView.ResizeMode.ResizeToContents
+                if mode == "contents"
+                else QHeaderView.ResizeMode.Stretch,
+            )
         self.detail = DetailPane()
+        self.detail.setMinimumWidth(220)
 
         top = QHBoxLayout()
         top.addWidget(self.search_box, 1)
@@ -221,7 +311,19 @@ class MainWindow(QMainWindow):
         splitter.setStretchFactor(0, 3)
         splitter.setStretchFactor(1, 2)
         splitter.setSizes([740, 360])
+        saved = self.settings.value("splitter")
+        if saved is not None:
+            splitter.restoreState(saved)
+        splitter.splitterMoved.connect(lambda *_: self.settings.setValue("splitter", splitter.saveState()))
+        self.splitter = splitter
         self.setCentralWidget(splitter)
+        self.copy_format = str(self.settings.value("copy_format", "code"))
+        if self.copy_format not in COPY_FORMATS:
+            self.copy_format = "code"
+        self.history: list[str] = [str(q) for q in (self.settings.value("history") or [])][-50:]
+        self.history_position = len(self.history)
+        self.favourites_file = data_dir() / "favourites.json"
+        self.model.starred = self._read_favourites()
         self.status_dictionary = QLabel()
         self.status_latency = QLabel()
         self.statusBar().addWidget(self.status_dictionary, 1)
@@ -234,6 +336,12 @@ class MainWindow(QMainWindow):
         self.debounce.timeout.connect(self.search_now)
         self.search_box.query_changed.connect(lambda _: self.debounce.start())
         self.search_box.returnPressed.connect(self.search_now)
+        self.search_box.down_pressed.connect(self.focus_results)
+        self.search_box.history_requested.connect(self.browse_history)
+        self.table.up_from_top.connect(lambda: self.search_box.setFocus())
+        self.table.row_activated.connect(self.copy_row)
+        self.table.doubleClicked.connect(lambda index: self.copy_row(index.row()))
+        self.detail.code_requested.connect(self.go_to_code)
         self.lang.currentIndexChanged.connect(lambda _: self._show_languages())
         self.table.selectionModel().currentRowChanged.connect(
             lambda current, _: self._show_detail(current.row())
@@ -248,27 +356,147 @@ class MainWindow(QMainWindow):
     # ------------------------------------------------------------------ menus
 
     def _menus(self) -> None:
-        file = self.menuBar().addMenu("&File")
-        for text, slot, key in (
-            ("Open &dictionary…", self.choose_dictionary, QKeySequence.StandardKey.Open),
-            ("Open &model bundle…", self.choose_model, None),
-            ("&Batch mapping…", self.open_batch, None),
-            ("Use the &bundled dictionary and model", lambda: self.load(None, None, None), None),
-        ):
+        """Every command is in a menu with its shortcut; mnemonics are unique within a menu."""
+
+        def add(menu: QMenu, text: str, slot, key=None) -> QAction:
             action = QAction(text, self)
             if key is not None:
-                action.setShortcut(key)
+                action.setShortcut(QKeySequence(key))
             action.triggered.connect(slot)
-            file.addAction(action)
+            menu.addAction(action)
+            return action
+
+        file = self.menuBar().addMenu("&File")
+        add(file, "&Open dictionary…", self.choose_dictionary, QKeySequence.StandardKey.Open)
+        add(file, "Open &model bundle…", self.choose_model)
+        add(file, "&Batch mapping…", self.open_batch, "Ctrl+B")
+        add(file, "&Use the bundled dictionary and model", lambda: self.load(None, None, None))
         file.addSeparator()
-        quit_action = QAction("&Quit", self)
-        quit_action.setShortcut(QKeySequence.StandardKey.Quit)
-        quit_action.triggered.connect(self.close)
-        file.addAction(quit_action)
-        focus = QAction(self)
-        focus.setShortcut(QKeySequence("Ctrl+L"))
-        focus.triggered.connect(lambda: (self.search_box.setFocus(), self.search_box.selectAll()))
-        self.addAction(focus)
+        add(file, "&Quit", self.close, QKeySequence.StandardKey.Quit)
+
+        edit = self.menuBar().addMenu("&Edit")
+        add(
+            edit,
+            "&Copy result",
+            lambda: self.copy_row(self.table.currentIndex().row()),
+            QKeySequence.StandardKey.Copy,
+        )
+        formats = edit.addMenu("Copy &format")
+        group = QActionGroup(self)
+        self.format_actions = {}
+        for fmt, label in COPY_FORMATS.items():
+            action = add(formats, label, lambda _=False, f=fmt: self.set_copy_format(f))
+            action.setCheckable(True)
+            action.setChecked(fmt == self.copy_format)
+            group.addAction(action)
+            self.format_actions[fmt] = action
+        add(edit, "&Add synonym…", lambda: self._with_hit(lambda h: self.ask_synonym(h.code)), "Ctrl+N")
+        add(
+            edit, "&Star or unstar", lambda: self._with_hit(lambda h: self.toggle_favourite(h.code)), "Ctrl+D"
+        )
+        add(edit, "C&lear search", self.clear_search, "Esc")
+
+        go = self.menuBar().addMenu("&Go")
+        add(go, "&Search box", lambda: (self.search_box.setFocus(), self.search_box.selectAll()), "Ctrl+L")
+        add(go, "&Results", self.focus_results, "Ctrl+R")
+        add(go, "&Previous query", lambda: self.browse_history(-1), "Alt+Up")
+        self.favourites_menu = go.addMenu("&Favourites")
+        self._fill_favourites_menu()
+
+    def _with_hit(self, action) -> None:
+        hit = self.model.hit(self.table.currentIndex().row())
+        if hit is not None:
+            action(hit)
+
+    def row_menu(self, row: int) -> QMenu:
+        """The context menu of a result row."""
+        menu = QMenu(self)
+        hit = self.model.hit(row)
+        if hit is None:
+            return menu
+        menu.addAction(f"Copy ({COPY_FORMATS[self.copy_format].lower()})", lambda: self.copy_row(row))
+        menu.addAction("Copy code", lambda: QGuiApplication.clipboard().setText(hit.code))
+        menu.addAction("Add synonym…", lambda: self.ask_synonym(hit.code))
+        menu.addAction(
+            "Unstar" if hit.code in self.model.starred else "Star", lambda: self.toggle_favourite(hit.code)
+        )
+        if hit.children:
+            menu.addAction(f"More specific codes ({len(hit.children)})", lambda: self.go_to_code(hit.code))
+        return menu
+
+    # ------------------------------------------------------------------ keyboard actions
+
+    def focus_results(self) -> None:
+        if self.model.rowCount():
+            self.table.setFocus()
+            if not self.table.currentIndex().isValid():
+                self.table.selectRow(0)
+
+    def clear_search(self) -> None:
+        self.search_box.clear()
+        self.search_box.setFocus()
+
+    def set_copy_format(self, fmt: str) -> None:
+        self.copy_format = fmt
+        self.settings.setValue("copy_format", fmt)
+
+    def copy_row(self, row: int) -> None:
+        hit = self.model.hit(row)
+        if hit is None:
+            return
+        text = copy_text(hit, self.copy_format)
+        QGuiApplication.clipboard().setText(text)
+        self.statusBar().showMessage(f"Copied: {text}", 4000)
+
+    def go_to_code(self, code: str) -> None:
+        """Show a concept by its code (a parent, a child, a favourite)."""
+        self.search_box.setText(code)
+        self.search_now()
+
+    def browse_history(self, step: int) -> None:
+        """Up in an empty search box: the previous queries, newest first; Down: back again."""
+        if not self.history:
+            return
+        self.history_position = max(0, min(len(self.history), self.history_position + step))
+        self.search_box.browsing_history = True
+        text = self.history[self.history_position] if self.history_position < len(self.history) else ""
+        self.search_box.setText(text)
+        self.search_box.browsing_history = self.history_position < len(self.history)
+
+    def _remember_query(self, query: str) -> None:
+        if query and (not self.history or self.history[-1] != query):
+            self.history = [q for q in self.history if q != query][-49:] + [query]
+            self.settings.setValue("history", self.history)
+        self.history_position = len(self.history)
+
+    def _read_favourites(self) -> set[str]:
+        import json
+
+        try:
+            return set(json.loads(self.favourites_file.read_text(encoding="utf-8")))
+        except (OSError, ValueError, TypeError):
+            return set()
+
+    def toggle_favourite(self, code: str) -> None:
+        """Star or unstar a concept; favourites persist beside the local synonyms."""
+        import json
+
+        starred = self._read_favourites()  # another window may have changed them
+        starred ^= {code}
+        write_atomic(self.favourites_file, json.dumps(sorted(starred), ensure_ascii=False) + "\n")
+        self.model.starred = starred
+        self.model.layoutChanged.emit()
+        self._fill_favourites_menu()
+        self.statusBar().showMessage(f"{'Starred' if code in starred else 'Unstarred'} {code}", 4000)
+
+    def _fill_favourites_menu(self) -> None:
+        self.favourites_menu.clear()
+        concepts = self.searcher.dictionary.concepts if self.searcher is not None else {}
+        for code in sorted(self.model.starred):
+            name = concepts[code].display_name("ko") if code in concepts else ""
+            self.favourites_menu.addAction(f"★ {code} {name}", lambda c=code: self.go_to_code(c))
+        if not self.model.starred:
+            self.favourites_menu.addAction("(Ctrl+D stars the selected concept)").setEnabled(False)
 
     def choose_dictionary(self) -> None:
         path, _ = QFileDialog.getOpenFileName(self, "Open a dictionary", "", DICTIONARY_FILTER)
@@ -317,6 +545,7 @@ class MainWindow(QMainWindow):
                 self.settings.setValue("format", fmt or "")
                 self.settings.setValue("model", model or "")
             self._update_status()
+            self._fill_favourites_menu()  # with the names of this dictionary
             for warning in searcher.dictionary.warnings[:3]:
                 self.statusBar().showMessage(warning, 8000)
             self.searcher_ready.emit()
@@ -394,9 +623,13 @@ class MainWindow(QMainWindow):
     def _show_results(self, sequence: int, query: str, hits: list[Hit], started: float) -> None:
         if sequence != self.sequence:
             return  # a newer query is on its way: drop this stale result
+        self.table.horizontalHeader().setSortIndicator(-1, Qt.SortOrder.AscendingOrder)  # rank order again
         self.model.set_hits(hits)
         verdict = self.searcher.verdict(query, hits) if self.searcher is not None else None
-        self.count.setText(f"{verdict} — closest shown" if verdict else f"{len(hits)} concepts")
+        exact = sum(h.match in ("code", "exact") for h in hits)
+        count = f"best {len(hits)}" + (f", {exact} exact" if exact else "")
+        self.count.setText(f"{verdict}: closest shown" if verdict else count)
+        self._remember_query(query)
         elapsed = (time.perf_counter() - started) * 1000
         self.status_latency.setText(
             f"last query {self.searcher.last_latency_ms:.1f} ms (shown in {elapsed:.0f} ms)"
@@ -409,14 +642,16 @@ class MainWindow(QMainWindow):
 
     def _show_detail(self, row: int) -> None:
         hit = self.model.hit(row)
-        chain = None
+        chain = children = None
         if hit is not None and self.searcher is not None:
             concepts = self.searcher.dictionary.concepts
-            chain = [
-                (code, concepts[code].name("ko") or concepts[code].name("en"))
-                for code in self.searcher.dictionary.parents(hit.code)
-            ]
-        self.detail.show_hit(hit, chain)
+
+            def name(code: str) -> str:
+                return concepts[code].display_name("ko") or concepts[code].display_name("en")
+
+            chain = [(code, name(code)) for code in self.searcher.dictionary.parents(hit.code)]
+            children = [(code, name(code)) for code in hit.children]
+        self.detail.show_hit(hit, chain, children)
 
     # ------------------------------------------------------------------ synonyms and batch
 

@@ -50,8 +50,27 @@ class ResultsModel(_RowsModel):
 
     HEADERS = ("Code", "Korean", "English", "Matched synonym", "Score")
 
+    def __init__(self, parent=None) -> None:
+        super().__init__(parent)
+        self.starred: set[str] = set()  # favourite codes, marked ★
+
     def set_hits(self, hits: Sequence[Hit]) -> None:
         self._set(hits)
+
+    def sort(self, column: int, order: Qt.SortOrder = Qt.SortOrder.AscendingOrder) -> None:
+        """Sort the rows by a column (clicking a header); Score sorts numerically."""
+        keys = (
+            lambda h: h.code,
+            lambda h: h.name_ko,
+            lambda h: h.name_en,
+            lambda h: h.matched.lower(),
+            lambda h: h.score,
+        )
+        if not 0 <= column < len(keys):
+            return
+        self.layoutAboutToBeChanged.emit()
+        self._rows.sort(key=keys[column], reverse=order == Qt.SortOrder.DescendingOrder)
+        self.layoutChanged.emit()
 
     def hit(self, row: int) -> Hit | None:
         return self._rows[row] if 0 <= row < len(self._rows) else None
@@ -62,9 +81,18 @@ class ResultsModel(_RowsModel):
         hit = self._rows[index.row()]
         if role == Qt.ItemDataRole.DisplayRole:
             score = f"{hit.score:.3f}" + (f" {hit.level}" if hit.level else "")
-            return (hit.code, hit.name_ko, hit.name_en, hit.matched, score)[index.column()]
+            code = ("★ " if hit.code in self.starred else "") + hit.code + (" ▸" if hit.children else "")
+            return (code, hit.name_ko, hit.name_en, hit.matched, score)[index.column()]
         if role == Qt.ItemDataRole.ToolTipRole:
-            return f"{hit.code}  {hit.name_ko} / {hit.name_en}\nmatched ({hit.match}): {hit.matched}"
+            more = (
+                f"\n{len(hit.children)} more specific codes below: code to the most specific level"
+                if hit.children
+                else ""
+            )
+            confidence = (
+                f"\nconfidence {hit.confidence:.2f} ({hit.level})" if hit.confidence is not None else ""
+            )
+            return f"{hit.code}  {hit.name_ko} / {hit.name_en}\nmatched ({hit.match}): {hit.matched}{confidence}{more}"
         if role == Qt.ItemDataRole.TextAlignmentRole and index.column() == 4:
             return int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
         return None

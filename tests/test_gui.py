@@ -73,7 +73,7 @@ def test_typing_a_query_shows_the_concept_and_its_details(qtbot, window_factory)
     assert window.searcher is not None
     search(qtbot, window, "간의 기타 및 상세불명의 경변증")
     assert window.model.hit(0).code == "K74.6"
-    assert window.count.text().endswith("concepts")
+    assert window.count.text() == "best 20, 1 exact"  # what is shown, not a count it cannot know
     assert "terms" in window.status_dictionary.text() and "ms" in window.status_latency.text()
     html = window.detail.body.toHtml()
     assert "Other and unspecified cirrhosis of liver" in html and "K74" in html
@@ -124,9 +124,8 @@ def test_results_table_displays_each_column_as_labelled(qtbot, window_factory):
     shown = [window.model.index(0, c).data(Qt.ItemDataRole.DisplayRole) for c in range(5)]
     headers = [window.model.headerData(c, Qt.Orientation.Horizontal) for c in range(5)]
     assert headers == ["Code", "Korean", "English", "Matched synonym", "Score"]
-    assert shown[:4] == [hit.code, hit.name_ko, hit.name_en, hit.matched] and shown[4].startswith(
-        f"{hit.score:.3f}"
-    )
+    assert shown[0] == hit.code + " ▸"  # K74.6 has more specific codes below it
+    assert shown[1:4] == [hit.name_ko, hit.name_en, hit.matched] and shown[4].startswith(f"{hit.score:.3f}")
     assert "경변증" in shown[1] and "cirrhosis" in shown[2].lower()
 
 
@@ -232,3 +231,96 @@ def test_missing_qt_libraries_are_named_instead_of_a_qt_abort(monkeypatch, capsy
     assert "sudo apt-get install libxcb-cursor0" in capsys.readouterr().err
     monkeypatch.setenv("QT_QPA_PLATFORM", "offscreen")
     assert entry.missing_qt_libraries() == []
+
+
+def test_keyboard_moves_between_box_and_results_and_enter_copies(qtbot, window_factory):
+    from PySide6.QtGui import QGuiApplication
+
+    window = window_factory()
+    window.show()
+    search(qtbot, window, "cirrhosis of liver")
+    window.search_box.setFocus()
+    qtbot.keyClick(window.search_box, Qt.Key.Key_Down)
+    assert window.table.hasFocus() and window.table.currentIndex().row() == 0
+    qtbot.keyClick(window.table, Qt.Key.Key_Return)
+    assert QGuiApplication.clipboard().text() == window.model.hit(0).code
+    window.format_actions["row"].trigger()
+    qtbot.keyClick(window.table, Qt.Key.Key_Return)
+    assert QGuiApplication.clipboard().text().split("\t")[0] == window.model.hit(0).code
+    assert window.settings.value("copy_format") == "row"  # remembered
+    qtbot.keyClick(window.table, Qt.Key.Key_Up)
+    assert window.search_box.hasFocus()
+    window.clear_search()
+    assert window.search_box.text() == ""
+
+
+def test_every_menu_has_unique_mnemonics_and_the_shortcuts_are_in_menus(window_factory):
+    window = window_factory()
+    shortcuts = set()
+    for menu_action in window.menuBar().actions():
+        menu = menu_action.menu()
+        letters = []
+        for action in menu.actions():
+            text = action.text()
+            if "&" in text:
+                letters.append(text[text.index("&") + 1].lower())
+            if not action.shortcut().isEmpty():
+                shortcuts.add(action.shortcut().toString())
+        assert len(letters) == len(set(letters)), (menu_action.text(), letters)
+    assert {"Ctrl+L", "Ctrl+C", "Ctrl+D", "Esc", "Ctrl+B"} <= shortcuts
+    menus = [a.text() for a in window.menuBar().actions()]
+    assert len({m[m.index("&") + 1] for m in menus}) == len(menus)
+
+
+def test_context_menu_sorting_and_children(qtbot, window_factory):
+    window = window_factory()
+    search(qtbot, window, "K74.6")
+    texts = [a.text() for a in window.row_menu(0).actions()]
+    assert (
+        "Copy code" in texts and "Star" in texts and any(t.startswith("More specific codes") for t in texts)
+    )
+    scores = lambda: [window.model.hit(r).score for r in range(window.model.rowCount())]  # noqa: E731
+    window.table.sortByColumn(4, Qt.SortOrder.AscendingOrder)
+    assert scores() == sorted(scores())
+    window.table.sortByColumn(0, Qt.SortOrder.DescendingOrder)
+    codes = [window.model.hit(r).code for r in range(window.model.rowCount())]
+    assert codes == sorted(codes, reverse=True)
+    search(qtbot, window, "K74.6")
+    window.table.selectRow([window.model.hit(r).code for r in range(window.model.rowCount())].index("K74.6"))
+    body = window.detail.body.toHtml()
+    assert "More specific codes" in body and "code:K74.60" in body
+    with qtbot.waitSignal(window.results_shown, timeout=20000):
+        window.detail.code_requested.emit("K74.60")
+    assert window.model.hit(0).code == "K74.60"
+
+
+def test_history_and_favourites_persist(qtbot, window_factory):
+    window = window_factory()
+    search(qtbot, window, "cirrhosis")
+    search(qtbot, window, "K74.6")
+    window.search_box.clear()
+    window.search_box.setFocus()
+    qtbot.keyClick(window.search_box, Qt.Key.Key_Up)
+    assert window.search_box.text() == "K74.6"
+    qtbot.keyClick(window.search_box, Qt.Key.Key_Up)
+    assert window.search_box.text() == "cirrhosis"
+    window.toggle_favourite("K74.6")
+    assert "K74.6" in window.model.starred
+    again = window_factory()
+    assert "K74.6" in again.model.starred and again.history[-2:] == ["cirrhosis", "K74.6"]
+    assert any("K74.6" in a.text() for a in again.favourites_menu.actions())
+
+
+def test_layout_fits_800_by_600_and_the_splitter_is_remembered(qtbot, window_factory):
+    window = window_factory()
+    window.resize(800, 600)
+    window.show()
+    search(qtbot, window, "cirrhosis of liver")
+    qtbot.wait(50)
+    widths = sum(window.table.columnWidth(c) for c in range(5))
+    assert widths <= window.table.viewport().width() + 2  # Matched and Score stay in view
+    window.splitter.setSizes([500, 300])
+    window.splitter.splitterMoved.emit(500, 1)
+    again = window_factory()
+    again.resize(800, 600)
+    assert again.settings.value("splitter") is not None
