@@ -39,16 +39,25 @@ def map_terms(
 
 
 def write_mapping(path: str | Path, rows: Sequence[tuple[str, list[Hit]]], *, k: int = 3) -> None:
-    """CSV: term, then code / Korean / English / score for each of the top-k concepts."""
+    """CSV: term, then code / Korean / English / score / confidence / level for each of the
+    top-k concepts (level `none` is "no good match": a row a coder must look at)."""
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
     header = ["term"]
     for rank in range(1, k + 1):
-        header += [f"code_{rank}", f"name_ko_{rank}", f"name_en_{rank}", f"score_{rank}"]
+        header += [
+            f"code_{rank}",
+            f"name_ko_{rank}",
+            f"name_en_{rank}",
+            f"score_{rank}",
+            f"confidence_{rank}",
+            f"level_{rank}",
+        ]
     writer.writerow(header)
     for term, hits in rows:
         cells = [term]
         for hit in hits[:k]:
-            cells += [hit.code, hit.name_ko, hit.name_en, f"{hit.score:.4f}"]
+            confidence = "" if hit.confidence is None else f"{hit.confidence:.3f}"
+            cells += [hit.code, hit.name_ko, hit.name_en, f"{hit.score:.4f}", confidence, hit.level]
         writer.writerow(cells + [""] * (len(header) - len(cells)))
     write_atomic(path, buffer.getvalue().encode("utf-8-sig"))

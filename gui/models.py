@@ -118,4 +118,7 @@ class BatchModel(_RowsModel):
         if not hits:
             return ""
         best, alternatives = hits[0], ", ".join(h.code for h in hits[1:])
-        return (best.code, best.name_ko, best.name_en, f"{best.score:.3f}", alternatives)[index.column() - 1]
+        score = f"{best.score:.3f}" + (
+            " no good match" if best.level == "none" else f" {best.level}" if best.level else ""
+        )
+        return (best.code, best.name_ko, best.name_en, score, alternatives)[index.column() - 1]
