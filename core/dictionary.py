@@ -111,15 +111,22 @@ class Dictionary:
         return digest.hexdigest()
 
     def add_synonyms(self, rows: Iterable[tuple[str, str]], *, source: str) -> int:
-        """Add (code, term) synonyms; unknown codes are reported, not fatal. Returns the count added."""
+        """Add (code, term) synonyms; unknown codes are reported, not fatal. Returns the count added.
+        Linear in the rows (a set of each touched concept's names, not a scan per row)."""
         added = 0
+        names: dict[str, set[str]] = {}
         for code, text in rows:
             concept = self.concepts.get(code)
             if concept is None:
                 self.warnings.append(f"{source} synonym {text!r}: unknown code {code!r}")
                 continue
-            if any(normalize(t.text) == normalize(text) for t in concept.terms):
+            known = names.get(code)
+            if known is None:
+                known = names[code] = {normalize(t.text) for t in concept.terms}
+            key = normalize(text)
+            if key in known:
                 continue
+            known.add(key)
             concept.terms.append(Term(text, detect_lang(text), source=source))
             added += 1
         return added

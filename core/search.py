@@ -4,9 +4,11 @@ grouped into concepts with their codes and every synonym in both languages."""
 from __future__ import annotations
 
 import dataclasses
+import io
 import logging
 import re
 import time
+import zipfile
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,7 +20,7 @@ from .confidence import Calibration, features, query_shape
 from .dictionary import Dictionary, Term, add_bank, load_dictionary, read_bank, read_synonyms
 from .errors import IndexStaleError
 from .fsutil import file_lock, write_atomic
-from .index import TermIndex, cache_dir, data_dir, index_key, load_prebuilt
+from .index import TermIndex, cache_dir, data_dir, index_key, load_prebuilt, text_keys
 from .lexical import CharNgramIndex
 from .text import compact, from_dubeolsik, normalize
 
@@ -154,6 +156,7 @@ class Searcher:
         self.embedder = embedder
         self.expansions = expansions or {}
         self.table = TermTable(list(dictionary.terms()))
+        self.cache = cache or cache_dir()
         self.index = open_index(dictionary, self.table, embedder, cache=cache, progress=progress)
         self.lexical = open_lexical(dictionary, self.table, cache=cache)
         self.calibration = Calibration.load(embedder.directory)
@@ -171,19 +174,52 @@ class Searcher:
     def _add_users(self, rows: Sequence[tuple[str, str]]) -> int:
         """Add local synonyms in one go (one embedding batch, one table rebuild); returns how
         many were new. Unknown codes are kept as dictionary warnings, not errors."""
-        added = []
-        for code, text in rows:
-            if self.dictionary.add_synonyms([(code, text)], source="user"):
-                added.append((code, self.dictionary.concepts[code].terms[-1]))
+        concepts = self.dictionary.concepts
+        before = {code: len(concepts[code].terms) for code, _ in rows if code in concepts}
+        self.dictionary.add_synonyms(rows, source="user")
+        added = [(code, term) for code, size in before.items() for term in concepts[code].terms[size:]]
         if not added:
             return 0
         known = dict(zip(self.user.texts, self.user_vectors))
         self.user = TermTable([(c, t) for owners in self.user.owners for c, t in owners] + added)
         new = [t for t in self.user.texts if t not in known]
-        known.update(zip(new, self.embedder.encode(new, batch_size=64)))
+        known.update(self._user_vectors(new))
         self.user_vectors = np.stack([known[t] for t in self.user.texts]).astype(np.float32)
         self.user_lexical = CharNgramIndex(self.user.texts, idf_from=self.lexical)
         return len(added)
+
+    def _user_vectors(self, texts: list[str]) -> dict[str, np.ndarray]:
+        """Vectors of local synonyms: from the cache of earlier launches (keyed by the text and
+        the model), the rest embedded in one batch and added to the cache."""
+        if not texts:
+            return {}
+        path = self.cache / "user-vectors" / f"{index_key('user', self.embedder.fingerprint())}.npz"
+        keys, stored = np.zeros(0, dtype="<u8"), np.zeros((0, self.embedder.dim), dtype=np.float32)
+        try:
+            with np.load(path, allow_pickle=False) as data:
+                keys, stored = data["keys"], data["vectors"].astype(np.float32)
+        except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile):
+            pass  # no cache yet, or a damaged one: embed
+        wanted = text_keys(texts)
+        row = {int(k): i for i, k in enumerate(keys)}
+        missing = [t for t, k in zip(texts, wanted) if int(k) not in row]
+        fresh = self.embedder.encode(missing, batch_size=64) if missing else stored[:0]
+        if missing:
+            buffer = io.BytesIO()
+            np.savez(
+                buffer,
+                keys=np.concatenate([keys, text_keys(missing)]),
+                vectors=np.vstack([stored, fresh]).astype(np.float16),
+            )
+            try:
+                write_atomic(path, buffer.getvalue())
+            except OSError as exc:
+                log.warning("cannot cache local synonym vectors in %s (%s)", path, exc)
+        out = dict(zip(missing, fresh))
+        for text, key in zip(texts, wanted):
+            if int(key) in row:
+                out[text] = stored[row[int(key)]]
+        return out
 
     @staticmethod
     def clean_synonym(text: str) -> str:

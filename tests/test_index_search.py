@@ -140,6 +140,10 @@ def test_local_synonyms_are_cleaned_locked_and_loaded_in_one_batch(small_kcd, ti
     embedder.encode = lambda texts, **kw: calls.append(len(texts)) or encode(texts, **kw)
     reopened = Searcher(load_dictionary(small_kcd), embedder, cache=cache, user_synonyms=user)
     assert len(reopened.user) == 300 and calls == [300]
+    # the next launch takes them from the cache: nothing embedded
+    again = Searcher(load_dictionary(small_kcd), embedder, cache=cache, user_synonyms=user)
+    assert len(again.user) == 300 and calls == [300]
+    assert np.allclose(again.user_vectors, reopened.user_vectors, atol=2e-3)
 
 
 def _add_synonyms(small_kcd, tiny_bundle, cache, user, prefix):
