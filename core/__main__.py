@@ -120,24 +120,13 @@ def cmd_index_prebuild(args: argparse.Namespace) -> int:
 
 def cmd_calibrate(args: argparse.Namespace) -> int:
     """Fit the bundle's confidence calibration on queries generated from the dictionary."""
-    from pathlib import Path as _Path
-
-    from .confidence import fit, top_features
+    from .confidence import calibrate
 
     searcher = open_searcher(args.dictionary, args.format, args.model)
-    searcher.calibration = None  # fit on raw features
-    names = [(code, t.text) for code, t in searcher.dictionary.terms() if t.source != "user"]
-    calibration, report = fit(
-        lambda q: top_features(searcher, q),
-        names,
-        positives=args.queries,
-        negatives=args.queries,
-        progress=ProgressBar("calibrating"),
-    )
-    calibration.save(searcher.embedder.directory, report=report)
+    report = calibrate(searcher, queries=args.queries, progress=ProgressBar("calibrating"))
     print(json.dumps(report, indent=2))
     if args.report:
-        _Path(args.report).write_text(json.dumps(report, indent=2) + "\n")
+        Path(args.report).write_text(json.dumps(report, indent=2) + "\n")
     return 0
 
 

@@ -210,3 +210,16 @@ def fit(
         ),
     }
     return calibration, report
+
+
+def calibrate(searcher, *, queries: int = 3000, progress: Callable[[int, int], object] | None = None) -> dict:
+    """Fit the calibration of `searcher`'s bundle on its dictionary and store it in the bundle;
+    returns the report."""
+    searcher.calibration = None  # fit on raw features
+    names = [(code, t.text) for code, t in searcher.dictionary.terms() if t.source != "user"]
+    calibration, report = fit(
+        lambda q: top_features(searcher, q), names, positives=queries, negatives=queries, progress=progress
+    )
+    calibration.save(searcher.embedder.directory, report=report)
+    searcher.calibration = calibration
+    return report

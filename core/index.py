@@ -175,51 +175,93 @@ def text_keys(texts: Sequence[str]) -> np.ndarray:
     return np.frombuffer(digests, dtype="<u8")
 
 
+@dataclass(frozen=True)
+class VectorStore:
+    """Unit vectors keyed by `text_keys` (int8, one scale per vector): the bundle's prebuilt
+    vectors and the cache of local synonym vectors share this format."""
+
+    keys: np.ndarray
+    q: np.ndarray
+    scale: np.ndarray
+
+    @classmethod
+    def of(cls, texts: Sequence[str], vectors: np.ndarray) -> VectorStore:
+        scale = np.maximum(np.abs(vectors).max(axis=1), 1e-12) / 127.0 if len(vectors) else np.zeros(0)
+        quantized = (
+            np.round(vectors / scale[:, None]).astype(np.int8) if len(vectors) else vectors.astype(np.int8)
+        )
+        return cls(text_keys(texts), quantized, scale.astype(np.float32))
+
+    def __add__(self, other: VectorStore) -> VectorStore:
+        if not len(self.keys):
+            return other
+        return VectorStore(
+            np.concatenate([self.keys, other.keys]),
+            np.vstack([self.q, other.q]),
+            np.concatenate([self.scale, other.scale]),
+        )
+
+    def save(self, path: str | Path) -> None:
+        from .fsutil import write_atomic
+
+        buffer = io.BytesIO()
+        np.savez_compressed(buffer, keys=self.keys, q=self.q, scale=self.scale)
+        write_atomic(path, buffer.getvalue())
+
+    @classmethod
+    def load(cls, path: str | Path) -> VectorStore | None:
+        """The store at `path`; None if it is missing, unreadable or inconsistent (warned)."""
+        path = Path(path)
+        if not path.is_file():
+            return None
+        try:
+            with np.load(path, allow_pickle=False) as data:
+                if "keys" not in data:
+                    log.warning("%s: vectors of an older format; ignoring them", path)
+                    return None
+                store = cls(data["keys"], data["q"], data["scale"])
+        except (OSError, ValueError, EOFError, KeyError, zipfile.BadZipFile) as exc:
+            log.warning("%s: unreadable stored vectors (%s); embedding instead", path, exc)
+            return None
+        if not (len(store.keys) == len(store.q) == len(store.scale)) or store.q.ndim != 2:
+            log.warning("%s: inconsistent stored vectors; embedding instead", path)
+            return None
+        return store
+
+    def lookup(self, texts: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
+        """(vectors, found): unit vectors for `texts`, and which of them the store held (rows
+        not found are zeros). Only the rows asked for are dequantised."""
+        if len(self.keys) == 0:
+            return np.zeros((len(texts), 0), dtype=np.float32), np.zeros(len(texts), dtype=bool)
+        order = np.argsort(self.keys)
+        wanted = text_keys(texts)
+        position = np.searchsorted(self.keys, wanted, sorter=order).clip(max=len(self.keys) - 1)
+        rows = order[position]
+        found = self.keys[rows] == wanted
+        vectors = np.zeros((len(texts), self.q.shape[1]), dtype=np.float32)
+        vectors[found] = self.q[rows[found]].astype(np.float32) * self.scale[rows[found], None]
+        vectors /= np.linalg.norm(vectors, axis=1, keepdims=True).clip(min=1e-12)
+        return vectors, found
+
+
 def attach_prebuilt(bundle_dir: str | Path, *, texts: Sequence[str], vectors: np.ndarray) -> None:
-    """Store term vectors in a bundle (int8, one scale per vector, keyed by the text), so
-    that a first launch embeds only the names the bundle does not already know."""
+    """Store term vectors in a bundle (a VectorStore), so that a first launch embeds only the
+    names the bundle does not already know."""
     from .bundle import MANIFEST, read_manifest
     from .fsutil import write_atomic
 
     bundle_dir = Path(bundle_dir)
     manifest = read_manifest(bundle_dir)
-    scale = np.maximum(np.abs(vectors).max(axis=1), 1e-12) / 127.0
-    quantized = np.round(vectors / scale[:, None]).astype(np.int8)
-    buffer = io.BytesIO()
-    np.savez_compressed(buffer, keys=text_keys(texts), q=quantized, scale=scale.astype(np.float32))
-    write_atomic(bundle_dir / PREBUILT, buffer.getvalue())
+    VectorStore.of(texts, vectors).save(bundle_dir / PREBUILT)
     files = {name: digest for name, digest in manifest.files.items() if name != "prebuilt.json"}
     files[PREBUILT] = sha256_file(bundle_dir / PREBUILT)
     write_atomic(bundle_dir / MANIFEST, dataclasses.replace(manifest, files=files).to_json())
 
 
 def load_prebuilt(bundle_dir: str | Path, texts: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
-    """(vectors, found): unit vectors for `texts` from the bundle's prebuilt store, and which
-    of them it held (rows not found are zeros). The bundle manifest's sha256 covers the file."""
-    path = Path(bundle_dir) / PREBUILT
-    nothing = np.zeros((len(texts), 0), dtype=np.float32), np.zeros(len(texts), dtype=bool)
-    if not path.is_file():
-        return nothing
-    try:
-        with np.load(path, allow_pickle=False) as data:
-            if "keys" not in data:
-                log.warning("%s: prebuilt vectors of an older format; ignoring them", path)
-                return nothing
-            keys, quantized, scale = data["keys"], data["q"], data["scale"]
-    except (OSError, ValueError, EOFError, KeyError, zipfile.BadZipFile) as exc:
-        log.warning("%s: unreadable prebuilt vectors (%s); embedding every name instead", path, exc)
-        return nothing
-    if not (len(keys) == len(quantized) == len(scale)) or quantized.ndim != 2:
-        log.warning("%s: inconsistent prebuilt vectors; embedding every name instead", path)
-        return nothing
-    if len(keys) == 0:
-        return nothing
-    order = np.argsort(keys)
-    wanted = text_keys(texts)
-    position = np.searchsorted(keys, wanted, sorter=order).clip(max=len(keys) - 1)
-    rows = order[position]
-    found = keys[rows] == wanted
-    vectors = np.zeros((len(texts), quantized.shape[1]), dtype=np.float32)
-    vectors[found] = quantized[rows[found]].astype(np.float32) * scale[rows[found], None]
-    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True).clip(min=1e-12)
-    return vectors, found
+    """(vectors, found) for `texts` from the bundle's prebuilt store (the bundle manifest's
+    sha256 covers the file); nothing found when it has none."""
+    store = VectorStore.load(Path(bundle_dir) / PREBUILT)
+    if store is None:
+        return np.zeros((len(texts), 0), dtype=np.float32), np.zeros(len(texts), dtype=bool)
+    return store.lookup(texts)

@@ -4,11 +4,9 @@ grouped into concepts with their codes and every synonym in both languages."""
 from __future__ import annotations
 
 import dataclasses
-import io
 import logging
 import re
 import time
-import zipfile
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,7 +18,7 @@ from .confidence import Calibration, features, query_shape
 from .dictionary import Dictionary, Term, add_bank, load_dictionary, read_bank, read_synonyms
 from .errors import IndexStaleError
 from .fsutil import file_lock, write_atomic
-from .index import TermIndex, cache_dir, data_dir, index_key, load_prebuilt, text_keys
+from .index import TermIndex, VectorStore, cache_dir, data_dir, index_key, load_prebuilt
 from .lexical import CharNgramIndex
 from .text import compact, from_dubeolsik, normalize
 
@@ -189,37 +187,26 @@ class Searcher:
         return len(added)
 
     def _user_vectors(self, texts: list[str]) -> dict[str, np.ndarray]:
-        """Vectors of local synonyms: from the cache of earlier launches (keyed by the text and
-        the model), the rest embedded in one batch and added to the cache."""
+        """Vectors of local synonyms: from the store of earlier launches (a VectorStore keyed by
+        the text, one per model), the rest embedded in one batch and added to the store."""
         if not texts:
             return {}
         path = self.cache / "user-vectors" / f"{index_key('user', self.embedder.fingerprint())}.npz"
-        keys, stored = np.zeros(0, dtype="<u8"), np.zeros((0, self.embedder.dim), dtype=np.float32)
-        try:
-            with np.load(path, allow_pickle=False) as data:
-                keys, stored = data["keys"], data["vectors"].astype(np.float32)
-        except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile):
-            pass  # no cache yet, or a damaged one: embed
-        wanted = text_keys(texts)
-        row = {int(k): i for i, k in enumerate(keys)}
-        missing = [t for t, k in zip(texts, wanted) if int(k) not in row]
-        fresh = self.embedder.encode(missing, batch_size=64) if missing else stored[:0]
+        store = VectorStore.load(path) or VectorStore.of(
+            [], np.zeros((0, self.embedder.dim), dtype=np.float32)
+        )
+        vectors, found = store.lookup(texts)
+        missing = [t for t, hit in zip(texts, found) if not hit]
         if missing:
-            buffer = io.BytesIO()
-            np.savez(
-                buffer,
-                keys=np.concatenate([keys, text_keys(missing)]),
-                vectors=np.vstack([stored, fresh]).astype(np.float16),
-            )
+            fresh = self.embedder.encode(missing, batch_size=64)
+            if not found.any():
+                vectors = np.zeros((len(texts), self.embedder.dim), dtype=np.float32)
+            vectors[~found] = fresh
             try:
-                write_atomic(path, buffer.getvalue())
+                (store + VectorStore.of(missing, fresh)).save(path)
             except OSError as exc:
                 log.warning("cannot cache local synonym vectors in %s (%s)", path, exc)
-        out = dict(zip(missing, fresh))
-        for text, key in zip(texts, wanted):
-            if int(key) in row:
-                out[text] = stored[row[int(key)]]
-        return out
+        return dict(zip(texts, vectors))
 
     @staticmethod
     def clean_synonym(text: str) -> str:
@@ -281,11 +268,12 @@ class Searcher:
         words = normalize(query).split(" ")
         return " ".join(self.expansions.get(w, self.expansions.get(w.rstrip("."), w)) for w in words)
 
-    def variants(self, query: str) -> list[str]:
+    def variants(self, query: str, hangul: str | None = None) -> list[str]:
         """The forms of a query that are searched: as typed (normalised), with abbreviations
-        written out, and, if it was typed with the keyboard in English mode, the Korean."""
+        written out, and, if it was typed with the keyboard in English mode, the Korean
+        (`hangul`, when the caller has it already)."""
         variants = [normalize(query), self.expand(query)]
-        hangul = self.keyboard_slip(query)
+        hangul = hangul or self.keyboard_slip(query)
         if hangul:
             variants.append(hangul)
         return list(dict.fromkeys(variants))
@@ -300,11 +288,10 @@ class Searcher:
         return from_dubeolsik(text)
 
     def _dense_candidates(
-        self, query: str
+        self, variants: list[str]
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-        """Candidate texts from the dense index (query and its expansion) and the lexical
+        """Candidate texts from the dense index (the query's variants) and the lexical
         index: (ids, fused scores, dense cosines, lexical cosines, the query vectors)."""
-        variants = self.variants(query)
         vectors = self.embedder.encode(variants)
         labels = [self.index.knn(v, self.candidates)[0] for v in vectors]
         lexical = np.maximum.reduce([self.lexical.scores(v) for v in variants])
@@ -318,9 +305,10 @@ class Searcher:
         cosine and the character n-gram cosine, weighted."""
         return (dense + self.lexical_weight * lexical) / (1 + self.lexical_weight)
 
-    def _user_scores(self, query: str, vectors: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    def _user_scores(
+        self, variants: list[str], vectors: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """(fused, dense, lexical) of every local synonym."""
-        variants = self.variants(query)
         lexical = np.maximum.reduce([self.user_lexical.scores(v) for v in variants])
         dense = (self.user_vectors @ vectors.T).max(axis=1)
         return self.fuse(dense, lexical), dense, lexical
@@ -352,13 +340,14 @@ class Searcher:
                     for code, term in table.owners[label]:
                         hits.setdefault(code, self._hit(code, term, 1.0, "exact"))
         if len(hits) < k + 1 and normalize(query):  # one more than asked: the margin needs the next
-            pool, fused, dense, lexical, vectors = self._dense_candidates(query)
+            variants = self.variants(query, hangul)
+            pool, fused, dense, lexical, vectors = self._dense_candidates(variants)
             candidates = [
                 (float(f), int(i), float(d), float(x), self.table)
                 for f, i, d, x in zip(fused, pool, dense, lexical)
             ]
             if len(self.user):
-                u_fused, u_dense, u_lexical = self._user_scores(query, vectors)
+                u_fused, u_dense, u_lexical = self._user_scores(variants, vectors)
                 candidates += [
                     (float(f), i, float(d), float(x), self.user)
                     for i, (f, d, x) in enumerate(zip(u_fused, u_dense, u_lexical))

@@ -111,12 +111,12 @@ def cmd_release(args: argparse.Namespace) -> int:
     searcher = open_searcher(model=out, user_synonyms=Path(args.output) / "no-user-synonyms.tsv")
     attach_prebuilt(out, texts=searcher.table.texts, vectors=searcher.index.vectors())
     print(f"stored {len(searcher.index)} prebuilt vectors in {out}")
-    from core.confidence import fit, top_features
+    from core.confidence import calibrate
 
-    names = [(code, t.text) for code, t in searcher.dictionary.terms() if t.source != "user"]
-    calibration, report = fit(lambda q: top_features(searcher, q), names)
-    calibration.save(out, report=report)
-    print(f"calibrated: {json.dumps({k: report[k] for k in ('nonsense_no_good_match', 'damaged_right_above_low')})}")
+    report = calibrate(searcher)
+    print(
+        f"calibrated: {json.dumps({k: report[k] for k in ('nonsense_no_good_match', 'damaged_right_above_low')})}"
+    )
     return 0
 
 
@@ -283,7 +283,9 @@ def main(argv: list[str] | None = None) -> int:
 
     evaluate = sub.add_parser("eval", help="the benchmark's quality table for a checkpoint")
     evaluate.add_argument("--checkpoint", required=True)
-    evaluate.add_argument("--dictionary", help="a KCD-format table (default: the bundled KCD-8, the benchmark)")
+    evaluate.add_argument(
+        "--dictionary", help="a KCD-format table (default: the bundled KCD-8, the benchmark)"
+    )
     evaluate.add_argument("--max-length", type=int, default=64)
     evaluate.add_argument("--no-base", action="store_true", help="skip the zero-shot base row")
     evaluate.add_argument("--json", help="also write the table as JSON here")

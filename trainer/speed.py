@@ -19,7 +19,7 @@ import torch
 
 from .config import TrainConfig
 from .loss import MultiSimilarityLoss
-from .train import _schedule, prepare, step_loss
+from .train import _schedule, optimizer_step, prepare, step_loss
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -45,13 +45,14 @@ def measure(config: TrainConfig, *, steps: int, warmup: int = 3) -> dict:
     def one(step: int) -> int:
         batch = run.batches.batch(step)
         loss = step_loss(forward, batch, criterion, dist, device, run.autocast_dtype)
-        scaler.scale(loss).backward()
-        scaler.unscale_(optimizer)
-        torch.nn.utils.clip_grad_norm_(params, config.grad_clip)
-        scaler.step(optimizer)
-        scaler.update()
-        optimizer.zero_grad(set_to_none=True)
-        schedule.step()
+        optimizer_step(
+            loss,
+            scaler=scaler,
+            optimizer=optimizer,
+            params=params,
+            grad_clip=config.grad_clip,
+            schedule=schedule,
+        )
         return len(batch[2]) // 2
 
     for step in range(warmup):

@@ -442,6 +442,17 @@ def step_loss(forward, batch, criterion, dist: Distributed, device, autocast_dty
     return criterion(vectors, labels)
 
 
+def optimizer_step(loss: torch.Tensor, *, scaler, optimizer, params, grad_clip: float, schedule) -> None:
+    """Backward, unscale, clip, step, zero, advance the schedule: one training update."""
+    scaler.scale(loss).backward()
+    scaler.unscale_(optimizer)
+    torch.nn.utils.clip_grad_norm_(params, grad_clip)
+    scaler.step(optimizer)
+    scaler.update()
+    optimizer.zero_grad(set_to_none=True)
+    schedule.step()
+
+
 def _schedule(optimizer, total: int, warmup: int):
     return torch.optim.lr_scheduler.LambdaLR(
         optimizer,
@@ -546,13 +557,14 @@ def train(
         while step < total:
             batch = run.batches.batch(step)
             loss = step_loss(forward, batch, criterion, dist, device, run.autocast_dtype)
-            scaler.scale(loss).backward()
-            scaler.unscale_(optimizer)
-            torch.nn.utils.clip_grad_norm_(params, config.grad_clip)
-            scaler.step(optimizer)
-            scaler.update()
-            optimizer.zero_grad(set_to_none=True)
-            schedule.step()
+            optimizer_step(
+                loss,
+                scaler=scaler,
+                optimizer=optimizer,
+                params=params,
+                grad_clip=config.grad_clip,
+                schedule=schedule,
+            )
             step += 1
             pairs_seen += len(batch[2]) // 2
             recent = (recent + [loss.item()])[-50:]
