@@ -8,18 +8,39 @@ import logging
 import sys
 from pathlib import Path
 
+from .dictionary import FORMATS
 from .errors import InputError, LookupAppError
 from .progress import ProgressBar
 
 log = logging.getLogger("core")
 
 
-def open_searcher(dictionary: str | None, format: str | None, model: str | None, *, quiet: bool = False):
+def open_searcher(args: argparse.Namespace, *, quiet: bool = False):
+    """The Searcher the common options (`--dictionary`, `--format`, `--model`, the OMOP
+    filters) describe."""
     from .search import open_searcher as open_
 
+    options = {}
+    if args.vocabulary or args.domain or args.standard_only:
+        options = {
+            "vocabularies": args.vocabulary,
+            "domains": args.domain,
+            "standard_only": args.standard_only,
+        }
     return open_(
-        dictionary, format=format, model=model, progress=None if quiet else ProgressBar("building the index")
+        args.dictionary,
+        format=args.format,
+        model=args.model,
+        progress=None if quiet else ProgressBar("building the index"),
+        dictionary_options=options,
     )
+
+
+def dictionary_options(args: argparse.Namespace) -> dict:
+    """The OMOP filters given on the command line, as load_athena's keyword arguments."""
+    if args.vocabulary or args.domain or args.standard_only:
+        return {"vocabularies": args.vocabulary, "domains": args.domain, "standard_only": args.standard_only}
+    return {}
 
 
 def _print_table(query: str, hits, lang: str | None = None) -> None:
@@ -70,7 +91,7 @@ def positive(value: str) -> int:
 
 def cmd_search(args: argparse.Namespace) -> int:
     queries = read_queries(args.batch) if args.batch else None  # before the index: fail fast
-    searcher = open_searcher(args.dictionary, args.format, args.model, quiet=args.json or bool(args.batch))
+    searcher = open_searcher(args, quiet=args.json or bool(args.batch))
     if queries is not None:
         for query in queries:
             hits = searcher.search(query.strip(), args.k) if query.strip() else []
@@ -102,7 +123,7 @@ def cmd_search(args: argparse.Namespace) -> int:
 
 
 def cmd_index_build(args: argparse.Namespace) -> int:
-    searcher = open_searcher(args.dictionary, args.format, args.model)
+    searcher = open_searcher(args)
     print(f"index ready: {len(searcher.table)} distinct terms, {len(searcher.dictionary)} concepts")
     return 0
 
@@ -111,7 +132,7 @@ def cmd_index_prebuild(args: argparse.Namespace) -> int:
     """Embed the dictionary's terms and store them in the bundle (int8) for fast first launches."""
     from .index import attach_prebuilt
 
-    searcher = open_searcher(args.dictionary, args.format, args.model)
+    searcher = open_searcher(args)
     vectors = searcher.index.vectors()
     attach_prebuilt(searcher.embedder.directory, texts=searcher.table.texts, vectors=vectors)
     print(f"stored {len(vectors)} vectors in {searcher.embedder.directory}")
@@ -122,12 +143,124 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
     """Fit the bundle's confidence calibration on queries generated from the dictionary."""
     from .confidence import calibrate
 
-    searcher = open_searcher(args.dictionary, args.format, args.model)
+    searcher = open_searcher(args)
     report = calibrate(searcher, queries=args.queries, progress=ProgressBar("calibrating"))
     print(json.dumps(report, indent=2))
     if args.report:
         Path(args.report).write_text(json.dumps(report, indent=2) + "\n")
     return 0
+
+
+def cmd_map(args: argparse.Namespace) -> int:
+    """Import a term list into a mapping project (or continue one) and suggest concepts for
+    every row that has none; decided rows are never touched."""
+    from .mapping import MappingProject, read_source
+
+    out = Path(args.out)
+    if out.exists():
+        project = MappingProject(out)
+        print(f"{out}: continuing ({len(project)} rows)", file=sys.stderr)
+    else:
+        source = read_source(
+            args.source,
+            header=args.header,
+            term_column=args.column,
+            code_column=args.code_column,
+            frequency_column=args.frequency_column,
+        )
+        named = lambda i: "none" if i is None else repr(source.columns[i])  # noqa: E731
+        print(
+            f"{source.path}: {len(source.columns)} columns, {source.encoding}, "
+            f"{'a header row' if source.header else 'no header'}; term column {named(source.term_column)}, "
+            f"code column {named(source.code_column)}, frequency column {named(source.frequency_column)}",
+            file=sys.stderr,
+        )
+        project = MappingProject.create(out, source)
+    try:
+        searcher = open_searcher(args)
+        used = {
+            "path": args.dictionary or "",
+            "format": args.format or "",
+            "options": dictionary_options(args),
+        }
+        project.set_meta("dictionary", json.dumps(used))
+        fingerprint = f"{searcher.dictionary.fingerprint()[:16]}:{searcher.embedder.fingerprint()[:16]}"
+        before = project.meta("suggested_with")
+        if before and before != fingerprint and not args.redo:
+            print(
+                "note: the dictionary or model changed since the last suggestions; "
+                "--redo refreshes the undecided rows",
+                file=sys.stderr,
+            )
+        project.suggest(
+            searcher.search_many,
+            k=args.k,
+            redo=args.redo,
+            fingerprint=fingerprint,
+            progress=ProgressBar("suggesting"),
+        )
+        print(json.dumps({"project": str(out), "rows": len(project), **project.counts()}))
+    finally:
+        project.close()
+    return 0
+
+
+def cmd_map_export(args: argparse.Namespace) -> int:
+    """Write a mapping project out: csv (the source columns + decisions), stcm (OMOP
+    source_to_concept_map, approved rows) or usagi (Usagi's CSV)."""
+    from .dictionary import load_dictionary
+    from .mapping import MappingProject, export_csv, export_stcm, export_usagi
+
+    project = MappingProject(args.project)
+    try:
+        used = json.loads(project.meta("dictionary") or "{}")
+        path = args.dictionary or used.get("path") or _bundled_kcd()
+        dictionary = load_dictionary(
+            path, args.format or used.get("format") or None, **used.get("options", {})
+        )
+        concepts = dictionary.concepts
+
+        def info(code: str, key: str, default: str = "") -> str:
+            concept = concepts.get(code)
+            return concept.info.get(key, default) if concept else default
+
+        def names(code: str) -> tuple[str, str]:
+            concept = concepts.get(code)
+            return (concept.display_name("ko"), concept.display_name("en")) if concept else ("", "")
+
+        if args.export_format == "csv":
+            count = export_csv(project, args.out, names=names)
+        elif args.export_format == "stcm":
+            count = export_stcm(
+                project,
+                args.out,
+                concept_id=lambda c: info(c, "concept_id", "0"),
+                target_vocabulary=lambda c: info(c, "vocabulary_id") or dictionary_vocabulary(dictionary),
+                source_vocabulary=args.source_vocabulary,
+            )
+        else:
+            count = export_usagi(
+                project,
+                args.out,
+                concept_id=lambda c: info(c, "concept_id", "0"),
+                concept_name=lambda c: f"{c} {names(c)[1]}".strip(),
+                domain=lambda c: info(c, "domain_id", "Condition"),
+            )
+    finally:
+        project.close()
+    print(f"wrote {count} rows to {args.out}", file=sys.stderr)
+    return 0
+
+
+def _bundled_kcd() -> Path:
+    from assets import KCD8
+
+    return KCD8
+
+
+def dictionary_vocabulary(dictionary) -> str:
+    """The vocabulary id written for targets without an OMOP vocabulary (KCD-8: "KCD8")."""
+    return "KCD8" if dictionary.name == "kcd8.tsv" else Path(dictionary.name).stem[:20]
 
 
 def cmd_bench(args: argparse.Namespace) -> int:
@@ -162,8 +295,16 @@ def main(argv: list[str] | None = None) -> int:
 
     def common(p: argparse.ArgumentParser) -> None:
         p.add_argument("--dictionary", help="dictionary file (default: the bundled KCD-8)")
-        p.add_argument("--format", choices=["kcd", "kostom", "table", "mrconso"], help="default: detect")
+        p.add_argument("--format", choices=FORMATS, help="default: detect")
         p.add_argument("--model", help="model bundle directory (default: assets/model)")
+        omop = p.add_argument_group("OMOP vocabularies (--format athena: a folder with CONCEPT.csv)")
+        omop.add_argument(
+            "--vocabulary", action="append", default=[], help="keep this vocabulary_id (repeat)"
+        )
+        omop.add_argument("--domain", action="append", default=[], help="keep this domain_id (repeat)")
+        omop.add_argument(
+            "--standard-only", action="store_true", help="standard and classification concepts only"
+        )
 
     search = sub.add_parser("search", help="search concepts")
     search.add_argument("query", nargs="*")
@@ -192,6 +333,25 @@ def main(argv: list[str] | None = None) -> int:
     calibrate.add_argument("--report", help="also write the reliability report (JSON) here")
     common(calibrate)
     calibrate.set_defaults(run=cmd_calibrate)
+
+    mapping = sub.add_parser(
+        "map",
+        help="mapping project: import a term list and suggest concepts ('map export PROJECT' writes it out)",
+    )
+    mapping.add_argument("source", help="CSV / TSV / TXT / XLSX term list (UTF-8 or cp949)")
+    mapping.add_argument("--out", required=True, help="the project file (continued when it exists)")
+    mapping.add_argument("--column", help="the term column (header name or 1-based number; default: guessed)")
+    mapping.add_argument("--code-column", help="the source code column (default: guessed)")
+    mapping.add_argument("--frequency-column", help="the frequency column (default: guessed)")
+    header = mapping.add_mutually_exclusive_group()
+    header.add_argument("--header", dest="header", action="store_true", default=None)
+    header.add_argument("--no-header", dest="header", action="store_false")
+    mapping.add_argument("-k", type=positive, default=5, help="suggestions per row (default 5)")
+    mapping.add_argument(
+        "--redo", action="store_true", help="refresh the suggestions of undecided rows (after a model change)"
+    )
+    common(mapping)
+    mapping.set_defaults(run=cmd_map)
 
     bench = sub.add_parser("bench", help="the benchmark (../shared/BENCHMARK.md sections 1-2)")
     bench.add_argument("--name", required=True, help="results go to bench/results/NAME.json")
@@ -223,7 +383,21 @@ def main(argv: list[str] | None = None) -> int:
     bench.add_argument("--speed-only", action="store_true", help="skip the quality section")
     bench.set_defaults(run=cmd_bench)
 
-    args = parser.parse_args(argv)
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if argv[:2] == ["map", "export"]:  # `map export PROJECT`: its own parser
+        export = argparse.ArgumentParser(prog="python -m core map export", description=cmd_map_export.__doc__)
+        export.add_argument("project")
+        export.add_argument("--format", dest="export_format", choices=["csv", "stcm", "usagi"], default="csv")
+        export.add_argument("--out", required=True)
+        export.add_argument("--dictionary", help="default: the dictionary the project was suggested from")
+        export.add_argument("--dictionary-format", dest="format", choices=FORMATS)
+        export.add_argument(
+            "--source-vocabulary", default="LOCAL", help="stcm: source_vocabulary_id (default LOCAL)"
+        )
+        export.set_defaults(run=cmd_map_export, verbose=False)
+        args = export.parse_args(argv[2:])
+    else:
+        args = parser.parse_args(argv)
     logging.basicConfig(
         level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s"
     )

@@ -1,7 +1,8 @@
 """Dictionaries: concepts with bilingual terms, and the loaders for every supported format.
 
 Supported formats: the bundled KCD-8 table, a KOSTOM export (cp949), a generic UTF-8
-CSV/TSV term list (`code`, `term`, optional `lang`) and UMLS `MRCONSO.RRF`.
+CSV/TSV term list (`code`, `term`, optional `lang`), UMLS `MRCONSO.RRF` and an OMOP
+vocabulary download from Athena (`CONCEPT.csv` + `CONCEPT_SYNONYM.csv`).
 A damaged file raises `DictionaryError` naming the file and line; it never yields a
 partial dictionary.
 """
@@ -22,7 +23,7 @@ from .text import detect_lang, is_empty_term, normalize
 
 log = logging.getLogger(__name__)
 
-FORMATS = ("kcd", "kostom", "table", "mrconso")
+FORMATS = ("kcd", "kostom", "table", "mrconso", "athena")
 _KCD_HEADER = ["kcd", "ko", "en"]
 _CUI = re.compile(r"^C\d{7}$")
 _EN_WORD = re.compile(r"[a-z]{4,}")
@@ -52,6 +53,9 @@ class Concept:
     system: str
     parent: str | None = None
     terms: list[Term] = field(default_factory=list)
+    # what the source says besides names, e.g. an OMOP concept's concept_id, vocabulary_id,
+    # domain_id, standard_concept
+    info: dict[str, str] = field(default_factory=dict)
 
     def name(self, lang: str) -> str:
         """The preferred name in `lang`, else the first name in it, else ''."""
@@ -156,11 +160,14 @@ def _decode(path: Path, data: bytes, encoding: str) -> str:
         ) from None
 
 
-def _rows(path: Path, text: str, delimiter: str) -> Iterator[tuple[int, list[str]]]:
+def _rows(
+    path: Path, text: str, delimiter: str, *, literal_quotes: bool = False
+) -> Iterator[tuple[int, list[str]]]:
     """(line number, fields) for each line. Lines end in LF, CRLF or, in a file without any LF,
     CR (Excel for Mac's "CSV (Macintosh)"). Refused with file and line: a last line without a
     line ending (the file was cut off, or it must say so), a NUL byte, and a line the CSV
-    rules cannot parse (an unterminated quote, a field over the csv module's limit)."""
+    rules cannot parse (an unterminated quote, a field over the csv module's limit).
+    With `literal_quotes`, quotes are ordinary characters (OMOP vocabulary files)."""
     if "\r" in text and "\n" not in text:
         text = text.replace("\r", "\n")
     lines = text.split("\n")
@@ -177,6 +184,9 @@ def _rows(path: Path, text: str, delimiter: str) -> Iterator[tuple[int, list[str
         line = line.rstrip("\r")
         if "\x00" in line:
             raise DictionaryError(path, "a NUL byte: this does not look like a text file", number)
+        if literal_quotes:
+            yield number, line.split(delimiter) if line else []
+            continue
         try:
             fields = next(csv.reader([line], delimiter=delimiter, strict=True)) if line else []
         except csv.Error as exc:
@@ -213,8 +223,9 @@ class _Builder:
         lang: str | None = None,
         preferred: bool = False,
         parent: str | None = None,
+        literal_quotes: bool = False,
     ) -> None:
-        text = text.strip().strip('"').strip()
+        text = text.strip() if literal_quotes else text.strip().strip('"').strip()
         if not code or is_empty_term(text):
             self.empty += 1
             return
@@ -372,9 +383,91 @@ def load_mrconso(path: str | Path) -> Dictionary:
     return builder.build(path.name)
 
 
+# OMOP's language concepts (CONCEPT_SYNONYM.language_concept_id)
+OMOP_LANGUAGES = {"4175771": "ko", "4180186": "en"}
+_ATHENA_CONCEPT = ("concept_id", "concept_name", "domain_id", "vocabulary_id", "concept_code")
+
+
+def _athena_table(path: Path, need: tuple[str, ...]) -> Iterator[tuple[int, dict[str, str]]]:
+    """(line, row) of an Athena file: tab-separated despite `.csv`, UTF-8, header row, quotes
+    literal."""
+    rows = _rows(path, _decode(path, path.read_bytes(), "utf-8-sig"), "\t", literal_quotes=True)
+    number, header = next(rows, (1, []))
+    header = [h.strip().lower() for h in header]
+    missing = [c for c in need if c not in header]
+    if missing:
+        raise DictionaryError(path, f"not an OMOP vocabulary file: missing column(s) {missing}", number)
+    for number, fields in rows:
+        if fields:
+            _need(path, number, fields, len(header), "the header's columns")
+            yield number, dict(zip(header, fields))
+
+
+def load_athena(
+    path: str | Path,
+    *,
+    vocabularies: Iterable[str] = (),
+    domains: Iterable[str] = (),
+    standard_only: bool = False,
+    include_invalid: bool = False,
+) -> Dictionary:
+    """An OMOP vocabulary from Athena: `CONCEPT.csv` (a file, or a folder holding it) and, beside
+    it, `CONCEPT_SYNONYM.csv` when present (Korean synonyms carry language_concept_id 4175771,
+    English 4180186). Codes are `concept_code`, or `vocabulary_id:concept_code` when the
+    selection spans several vocabularies; each concept's `info` keeps concept_id, vocabulary_id,
+    domain_id, concept_class_id and standard_concept. Filters: vocabularies, domains, standard
+    concepts only, and (by default) valid concepts only (no invalid_reason)."""
+    path = Path(path)
+    concept_file = path / "CONCEPT.csv" if path.is_dir() else path
+    if not concept_file.is_file():
+        raise DictionaryError(concept_file, "no such file (an Athena download holds CONCEPT.csv)")
+    wanted_vocabularies, wanted_domains = set(vocabularies), set(domains)
+    kept: list[dict[str, str]] = []
+    for _, row in _athena_table(concept_file, _ATHENA_CONCEPT):
+        if wanted_vocabularies and row["vocabulary_id"] not in wanted_vocabularies:
+            continue
+        if wanted_domains and row["domain_id"] not in wanted_domains:
+            continue
+        if standard_only and row.get("standard_concept", "") not in ("S", "C"):
+            continue
+        if not include_invalid and row.get("invalid_reason", "").strip():
+            continue
+        kept.append(row)
+    several = len({row["vocabulary_id"] for row in kept}) > 1
+    builder = _Builder(concept_file)
+    codes: dict[str, str] = {}
+    for row in kept:
+        code = f"{row['vocabulary_id']}:{row['concept_code']}" if several else row["concept_code"]
+        codes[row["concept_id"]] = code
+        builder.add(
+            code, row["concept_name"], system=row["vocabulary_id"], preferred=True, literal_quotes=True
+        )
+        if code in builder.concepts:
+            builder.concepts[code].info = {
+                key: row.get(key, "")
+                for key in (
+                    "concept_id",
+                    "vocabulary_id",
+                    "domain_id",
+                    "concept_class_id",
+                    "standard_concept",
+                )
+            }
+    synonyms = concept_file.with_name("CONCEPT_SYNONYM.csv")
+    if synonyms.is_file():
+        for _, row in _athena_table(synonyms, ("concept_id", "concept_synonym_name", "language_concept_id")):
+            code = codes.get(row["concept_id"])
+            if code is not None:
+                lang = OMOP_LANGUAGES.get(row["language_concept_id"].strip())
+                builder.add(code, row["concept_synonym_name"], system="", lang=lang, literal_quotes=True)
+    return builder.build(concept_file.parent.name or concept_file.name)
+
+
 def detect_format(path: str | Path) -> str:
     """Guess the format of a dictionary file from its name and first line."""
     path = Path(path)
+    if path.is_dir() or path.name.upper() == "CONCEPT.CSV":
+        return "athena"
     if path.name.upper().startswith("MRCONSO"):
         return "mrconso"
     with open(path, "rb") as handle:
@@ -396,18 +489,25 @@ def detect_format(path: str | Path) -> str:
     raise DictionaryError(path, f"unknown dictionary format (header {line[:80]!r}); pass --format", 1)
 
 
-_LOADERS = {"kcd": load_kcd, "kostom": load_kostom, "table": load_table, "mrconso": load_mrconso}
+_LOADERS = {
+    "kcd": load_kcd,
+    "kostom": load_kostom,
+    "table": load_table,
+    "mrconso": load_mrconso,
+    "athena": load_athena,
+}
 
 
-def load_dictionary(path: str | Path, format: str | None = None) -> Dictionary:
-    """Load any supported dictionary; `format` is one of FORMATS or None to detect it."""
+def load_dictionary(path: str | Path, format: str | None = None, **options) -> Dictionary:
+    """Load any supported dictionary; `format` is one of FORMATS or None to detect it. `options`
+    go to the loader (load_athena's filters)."""
     path = Path(path)
-    if not path.is_file():
+    if not path.is_file() and not (path.is_dir() and (path / "CONCEPT.csv").is_file()):
         raise DictionaryError(path, "no such file")
     format = format or detect_format(path)
     if format not in _LOADERS:
         raise DictionaryError(path, f"unknown format {format!r}; choose one of {', '.join(FORMATS)}")
-    return _LOADERS[format](path)
+    return _LOADERS[format](path, **options)
 
 
 def read_synonyms(path: str | Path) -> list[tuple[str, str]]:

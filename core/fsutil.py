@@ -36,6 +36,24 @@ def write_atomic(path: str | Path, data: str | bytes) -> None:
 
 
 @contextmanager
+def atomic_text(path: str | Path, *, encoding: str = "utf-8") -> Iterator:
+    """A text handle (newline='') to write a large file in a stream; the file replaces `path`
+    only when the block succeeds (readers never see a half-written file)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    try:
+        with os.fdopen(fd, "w", encoding=encoding, newline="") as handle:
+            yield handle
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+@contextmanager
 def atomic_dir(path: str | Path) -> Iterator[Path]:
     """Yield a temporary sibling directory that replaces `path` only if the block succeeds."""
     path = Path(path)

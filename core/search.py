@@ -44,6 +44,7 @@ class Hit:
     lexical: float = 0.0
     children: tuple[str, ...] = ()  # more specific codes below this one (not the most specific level)
     confidence: float | None = None  # calibrated probability that this concept is right
+    info: dict[str, str] = field(default_factory=dict, repr=False)  # e.g. OMOP concept_id, vocabulary_id
     level: str = ""  # 'high', 'medium', 'low' or 'none' (no good match); '' when uncalibrated
 
     def to_dict(self) -> dict:
@@ -60,6 +61,7 @@ class Hit:
             "parents": list(self.parents),
             "children": list(self.children),
             "synonyms": [{"text": t.text, "lang": t.lang, "source": t.source} for t in self.synonyms],
+            **({"info": dict(self.info)} if self.info else {}),
         }
 
 
@@ -244,6 +246,7 @@ class Searcher:
             tuple(concept.terms),
             tuple(self.dictionary.parents(code)[:-1]),
             children=tuple(self.dictionary.children(code)),
+            info=concept.info,
         )
 
     def _code_hits(self, query: str, k: int) -> list[Hit]:
@@ -421,8 +424,10 @@ def open_searcher(
     progress: Progress | None = None,
     curated: bool = True,
     bank: bool = True,
+    dictionary_options: dict | None = None,
 ) -> Searcher:
-    """A Searcher over a dictionary file and a model bundle.
+    """A Searcher over a dictionary file and a model bundle (`dictionary_options`: the
+    loader's options, e.g. load_athena's filters).
 
     Defaults: the bundled KCD-8 (with the curated synonym list and the open synonym bank,
     assets/bank.tsv.gz, and its unambiguous abbreviations), the bundled model (or
@@ -433,7 +438,7 @@ def open_searcher(
     from assets import ABBREVIATIONS, BANK, BANK_ABBREVIATIONS, CURATED_SYNONYMS, DEFAULT_MODEL, KCD8
 
     path = Path(dictionary) if dictionary else KCD8
-    data = load_dictionary(path, format)
+    data = load_dictionary(path, format, **(dictionary_options or {}))
     is_kcd = path.resolve() == KCD8.resolve()
     if curated and is_kcd:
         data.add_synonyms(read_synonyms(CURATED_SYNONYMS), source="curated")

@@ -1,0 +1,361 @@
+"""Mapping projects: import variants, suggestions, decisions, crash safety, exports, OMOP."""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+import zipfile
+from pathlib import Path
+
+import pytest
+
+from core.dictionary import load_dictionary
+from core.errors import InputError
+from core.mapping import STCM_COLUMNS, USAGI_COLUMNS, MappingProject, read_source
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def write_xlsx(path: Path, rows: list[list[str]]) -> Path:
+    """A minimal .xlsx (shared strings and inline numbers), as spreadsheet programs write it."""
+    strings: list[str] = []
+    sheet_rows = []
+    for r, row in enumerate(rows, start=1):
+        cells = []
+        for c, value in enumerate(row):
+            ref = f"{chr(ord('A') + c)}{r}"
+            if value.isdigit():
+                cells.append(f'<c r="{ref}"><v>{value}.0</v></c>')
+            else:
+                strings.append(value)
+                cells.append(f'<c r="{ref}" t="s"><v>{len(strings) - 1}</v></c>')
+        sheet_rows.append(f'<row r="{r}">{"".join(cells)}</row>')
+    ns = 'xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main"'
+    with zipfile.ZipFile(path, "w") as archive:
+        archive.writestr(
+            "xl/sharedStrings.xml",
+            f"<sst {ns}>" + "".join(f"<si><t>{s}</t></si>" for s in strings) + "</sst>",
+        )
+        archive.writestr(
+            "xl/worksheets/sheet1.xml",
+            f"<worksheet {ns}><sheetData>{''.join(sheet_rows)}</sheetData></worksheet>",
+        )
+    return path
+
+
+LIST = [
+    ["id", "진단명", "빈도"],
+    ["1", "간경화", "120"],
+    ["2", "liver cirrhosis", "40"],
+    ["3", "급성 충수염", "7"],
+]
+
+
+def test_import_variants_find_the_term_column_and_keep_every_row(tmp_path):
+    utf8 = tmp_path / "list.csv"
+    utf8.write_text("\n".join(",".join(r) for r in LIST) + "\n", encoding="utf-8")
+    cp949 = tmp_path / "excel.csv"
+    cp949.write_bytes(("\r\n".join(",".join(r) for r in LIST) + "\r\n").encode("cp949"))
+    tsv = tmp_path / "list.tsv"
+    tsv.write_text("\n".join("\t".join(r) for r in LIST) + "\n", encoding="utf-8-sig")
+    xlsx = write_xlsx(tmp_path / "list.xlsx", LIST)
+    for path in (utf8, cp949, tsv, xlsx):
+        source = read_source(path)
+        assert source.header, path
+        assert source.columns == ["id", "진단명", "빈도"], path
+        assert source.term_column == 1, f"{path}: the id column is not the term column"
+        assert source.frequency_column == 2 and source.code_column != 1
+        assert [r[1] for r in source.rows()] == ["간경화", "liver cirrhosis", "급성 충수염"], path
+    assert read_source(cp949).encoding == "cp949"
+
+    plain = tmp_path / "terms.txt"
+    plain.write_text("간경화\nliver cirrhosis\n\n당뇨\n", encoding="utf-8")
+    source = read_source(plain)
+    assert not source.header and [r[0] for r in source.rows()] == ["간경화", "liver cirrhosis", "당뇨"]
+
+    no_header = tmp_path / "codes.csv"
+    no_header.write_text("X01,간경화\nX02,고혈압\nX03,당뇨병\n", encoding="utf-8")
+    source = read_source(no_header)
+    assert not source.header and source.term_column == 1 and source.code_column == 0
+    assert len(list(source.rows())) == 3
+
+    unclear = tmp_path / "unclear.csv"
+    unclear.write_text("간경화,간\n고혈압,심장\n", encoding="utf-8")
+    with pytest.raises(InputError, match="header"):
+        read_source(unclear)
+    assert not read_source(unclear, header=False).header
+    assert read_source(unclear, header=False, term_column="2").term_column == 1
+    with pytest.raises(InputError, match="no column"):
+        read_source(utf8, term_column="name")
+
+
+@pytest.fixture()
+def project(tmp_path, small_kcd, tiny_bundle, cache):
+    from core.bundle import Embedder
+    from core.search import Searcher
+
+    source = tmp_path / "list.csv"
+    source.write_text(
+        "code,term,count\nL1,간경화,120\nL2,liver cirrhosis,40\nL3,급성 충수염,7\nL4,,1\n", encoding="utf-8"
+    )
+    searcher = Searcher(
+        load_dictionary(small_kcd), Embedder(tiny_bundle), cache=cache, user_synonyms=tmp_path / "u.tsv"
+    )
+    created = MappingProject.create(tmp_path / "p.map", read_source(source))
+    assert created.suggest(searcher.search_many, k=3) == 4
+    yield created, searcher
+    created.close()
+
+
+def test_review_decisions_undo_and_resuggest(project):
+    mapping, searcher = project
+    rows = mapping.rows()
+    assert [r.term for r in rows] == ["간경화", "liver cirrhosis", "급성 충수염", ""]
+    assert [r.source_code for r in rows] == ["L1", "L2", "L3", "L4"] and rows[0].frequency == 120
+    assert len(rows[0].suggestions) == 3 and rows[3].suggestions == ()
+    assert [r.term for r in mapping.rows(order="frequency")][:2] == ["간경화", "liver cirrhosis"]
+
+    approved = mapping.decide(rows[0].id, status="approved", reviewer="kim")
+    assert approved.targets == (rows[0].suggestions[0].code,) and approved.equivalence == "EQUAL"
+    mapping.decide(rows[1].id, status="flagged", comment="ask Dr Lee")
+    mapping.decide(rows[2].id, targets=["K35.8", "K35.2"], status="approved", equivalence="NARROWER")
+    assert mapping.counts()["approved"] == 2 and mapping.counts()["unchecked"] == 1
+    assert mapping.next_unchecked().term == ""
+
+    undone = mapping.undo()
+    assert undone.id == rows[2].id and undone.status == "unchecked" and undone.targets == ()
+    assert mapping.undo().status == "unchecked"  # the flag
+    assert mapping.row(rows[0].id).status == "approved"
+
+    before = mapping.row(rows[0].id).suggestions
+    mapping.db.execute("UPDATE suggestions SET code = 'X' WHERE row_id = ?", (rows[1].id,))
+    mapping.suggest(searcher.search_many, k=3, redo=True)
+    assert mapping.row(rows[0].id).suggestions == before  # decided: untouched
+    assert mapping.row(rows[1].id).suggestions[0].code != "X"  # undecided: refreshed
+    with pytest.raises(ValueError, match="status"):
+        mapping.decide(rows[1].id, status="done")
+
+
+def test_exports_csv_stcm_usagi_and_previous_mapping(project, tmp_path, small_kcd):
+    from core.mapping import export_csv, export_stcm, export_usagi
+
+    mapping, searcher = project
+    rows = mapping.rows()
+    mapping.decide(rows[0].id, status="approved", targets=["K74.6"], reviewer="kim")
+    mapping.decide(rows[1].id, status="approved", targets=["K74.6", "K70.3"], equivalence="WIDER")
+    mapping.decide(rows[2].id, status="ignored")
+    names = lambda c: (c + " ko", c + " en")  # noqa: E731
+
+    assert export_csv(mapping, tmp_path / "out.csv", names=names) == 4
+    with open(tmp_path / "out.csv", encoding="utf-8-sig", newline="") as handle:
+        table = list(csv.reader(handle))
+    assert table[0][:3] == ["code", "term", "count"] and "status" in table[0]
+    assert table[1][:3] == ["L1", "간경화", "120"]
+    column = {name: i for i, name in enumerate(table[0])}
+    assert table[2][column["mapped_code"]] == "K74.6 | K70.3" and table[3][column["status"]] == "ignored"
+
+    assert (
+        export_stcm(
+            mapping, tmp_path / "stcm.csv", concept_id=lambda c: "0", target_vocabulary=lambda c: "KCD8"
+        )
+        == 3
+    )
+    with open(tmp_path / "stcm.csv", encoding="utf-8", newline="") as handle:
+        stcm = list(csv.reader(handle))
+    assert tuple(stcm[0]) == STCM_COLUMNS
+    assert [r[0] for r in stcm[1:]] == ["L1", "L2", "L2"] and stcm[1][2] == "LOCAL" and stcm[1][3] == "간경화"
+    assert all(r[6] == "1970-01-01" and r[7] == "2099-12-31" and r[8] == "" for r in stcm[1:])
+    with pytest.raises(InputError, match="20 characters"):
+        export_stcm(
+            mapping, tmp_path / "x.csv", concept_id=str, target_vocabulary=str, source_vocabulary="X" * 21
+        )
+
+    export_usagi(
+        mapping,
+        tmp_path / "usagi.csv",
+        concept_id=lambda c: "0",
+        concept_name=lambda c: f"{c} name",
+        domain=lambda c: "Condition",
+    )
+    with open(tmp_path / "usagi.csv", encoding="utf-8", newline="") as handle:
+        usagi = list(csv.reader(handle))
+    assert tuple(usagi[0]) == USAGI_COLUMNS
+    statuses = [r[USAGI_COLUMNS.index("mappingStatus")] for r in usagi[1:]]
+    assert statuses == ["APPROVED", "APPROVED", "APPROVED", "IGNORED", "UNCHECKED"]
+
+    # a new list of the same source codes takes the previous decisions over
+    fresh = MappingProject.create(tmp_path / "fresh.map", read_source(mapping.meta("source")))
+    assert fresh.apply_previous(tmp_path / "usagi.csv") == 3
+    assert fresh.row(2).targets == ("K74.6", "K70.3") and fresh.row(2).equivalence == "WIDER"
+    assert fresh.row(3).status == "ignored" and fresh.row(4).status == "unchecked"
+    again = MappingProject.create(tmp_path / "again.map", read_source(mapping.meta("source")))
+    assert again.apply_previous(mapping.path) == 3 and again.row(1).reviewer == "kim"
+    for p in (fresh, again):
+        p.close()
+
+
+def _cli(args: list[str], **kwargs) -> subprocess.Popen:
+    return subprocess.Popen(
+        [sys.executable, "-m", "core", *args],
+        cwd=ROOT,
+        env=os.environ.copy(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        **kwargs,
+    )
+
+
+def test_map_cli_survives_sigkill_during_suggestions_and_exports(tmp_path, small_kcd, tiny_bundle, cache):
+    terms = tmp_path / "terms.txt"
+    terms.write_text("".join(f"간경화 {i}\n" for i in range(3000)), encoding="utf-8")
+    project = tmp_path / "terms.map"
+    args = [
+        "map",
+        str(terms),
+        "--out",
+        str(project),
+        "--dictionary",
+        str(small_kcd),
+        "--model",
+        str(tiny_bundle),
+    ]
+    process = _cli(args)
+    deadline = time.time() + 120
+    done = 0
+    while time.time() < deadline and process.poll() is None:
+        time.sleep(0.2)
+        if project.exists():
+            with sqlite3.connect(project) as db:
+                done = db.execute("SELECT COUNT(*) FROM rows WHERE suggested = 1").fetchone()[0]
+            if done >= 256:
+                break
+    assert process.poll() is None, process.communicate()
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    with sqlite3.connect(project) as db:
+        assert db.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+        assert db.execute("SELECT COUNT(*) FROM rows").fetchone()[0] == 3000
+        partial = db.execute("SELECT COUNT(*) FROM rows WHERE suggested = 1").fetchone()[0]
+        assert 256 <= partial < 3000
+        assert db.execute("SELECT COUNT(DISTINCT row_id) FROM suggestions").fetchone()[0] == partial
+    finished = _cli(args)
+    out, err = finished.communicate(timeout=300)
+    assert finished.returncode == 0, err
+    assert json.loads(out.splitlines()[-1])["suggested"] == 3000
+    export = _cli(["map", "export", str(project), "--format", "stcm", "--out", str(tmp_path / "stcm.csv")])
+    assert export.wait(timeout=60) == 0
+    assert (tmp_path / "stcm.csv").read_text().splitlines() == [
+        ",".join(STCM_COLUMNS)
+    ]  # nothing approved yet
+    broken = _cli(["map", str(tmp_path / "missing.csv"), "--out", str(tmp_path / "x.map")])
+    assert broken.wait(timeout=60) == 2 and "no such file" in broken.stderr.read()
+
+
+REVIEWER = """
+import sys
+from core.mapping import MappingProject
+project = MappingProject(sys.argv[1])
+for row in project.rows():
+    project.decide(row.id, status="flagged" if row.id % 2 else "ignored", comment=f"row {row.id}")
+    print(row.id, flush=True)
+"""
+
+
+def test_no_decision_lost_when_the_reviewer_is_killed(tmp_path):
+    terms = tmp_path / "terms.txt"
+    terms.write_text("".join(f"term {i}\n" for i in range(5000)), encoding="utf-8")
+    MappingProject.create(tmp_path / "p.map", read_source(terms)).close()
+    process = subprocess.Popen(
+        [sys.executable, "-c", REVIEWER, str(tmp_path / "p.map")], cwd=ROOT, stdout=subprocess.PIPE, text=True
+    )
+    reported = []
+    while len(reported) < 200:
+        line = process.stdout.readline()
+        assert line, "the reviewer stopped early"
+        reported.append(int(line))
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    mapping = MappingProject(tmp_path / "p.map")
+    for row_id in reported:  # every decision reported done is in the file
+        row = mapping.row(row_id)
+        assert row.status in ("flagged", "ignored") and row.comment == f"row {row_id}"
+    mapping.close()
+
+
+ATHENA_CONCEPT = [
+    "concept_id\tconcept_name\tdomain_id\tvocabulary_id\tconcept_class_id\tstandard_concept\tconcept_code\tvalid_start_date\tvalid_end_date\tinvalid_reason",
+    '45768\tCirrhosis of liver, "other"\tCondition\tKCD7\tKCD7 code\t\tK74.6\t20160101\t20991231\t',
+    "45769\tAcute appendicitis\tCondition\tKCD7\tKCD7 code\t\tK35\t20160101\t20991231\t",
+    "45770\tOld code\tCondition\tKCD7\tKCD7 code\t\tK99\t20160101\t20171231\tD",
+    "4064161\tCirrhosis of liver\tCondition\tSNOMED\tClinical Finding\tS\t19943007\t20020131\t20991231\t",
+]
+ATHENA_SYNONYM = [
+    "concept_id\tconcept_synonym_name\tlanguage_concept_id",
+    "45768\t간경화\t4175771",
+    "45768\tLiver cirrhosis NOS\t4180186",
+    "45769\t급성 충수염\t4175771",
+]
+
+
+def write_athena(folder: Path) -> Path:
+    folder.mkdir()
+    (folder / "CONCEPT.csv").write_text("\n".join(ATHENA_CONCEPT) + "\n", encoding="utf-8")
+    (folder / "CONCEPT_SYNONYM.csv").write_text("\n".join(ATHENA_SYNONYM) + "\n", encoding="utf-8")
+    return folder
+
+
+def test_athena_vocabulary_loads_with_ids_languages_and_filters(tmp_path):
+    folder = write_athena(tmp_path / "athena")
+    both = load_dictionary(folder)
+    assert set(both.concepts) == {"KCD7:K74.6", "KCD7:K35", "SNOMED:19943007"}  # K99 is invalid
+    kcd = load_dictionary(folder, vocabularies=["KCD7"])
+    assert set(kcd.concepts) == {"K74.6", "K35"}
+    cirrhosis = kcd.concepts["K74.6"]
+    assert cirrhosis.info["concept_id"] == "45768" and cirrhosis.info["vocabulary_id"] == "KCD7"
+    assert cirrhosis.name("en") == 'Cirrhosis of liver, "other"'  # quotes are literal characters
+    assert cirrhosis.name("ko") == "간경화"
+    assert [t.lang for t in cirrhosis.terms] == ["en", "ko", "en"]
+    standard = load_dictionary(folder / "CONCEPT.csv", standard_only=True)
+    assert set(standard.concepts) == {"19943007"}
+    assert "K99" in load_dictionary(folder, vocabularies=["KCD7"], include_invalid=True).concepts
+    (tmp_path / "bad").mkdir()
+    (tmp_path / "bad" / "CONCEPT.csv").write_text("id\tname\n1\tx\n", encoding="utf-8")
+    with pytest.raises(Exception, match="missing column"):
+        load_dictionary(tmp_path / "bad")
+
+
+def test_athena_search_shows_concept_ids_and_stcm_uses_them(tmp_path, tiny_bundle, cache):
+    folder = write_athena(tmp_path / "athena")
+    out = subprocess.run(
+        [sys.executable, "-m", "core", "search", "--dictionary", str(folder), "--vocabulary", "KCD7"]
+        + ["--model", str(tiny_bundle), "--json", "-k", "1", "K74.6"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        env=os.environ.copy(),
+    )
+    assert out.returncode == 0, out.stderr
+    hit = json.loads(out.stdout)["results"][0]
+    assert hit["code"] == "K74.6" and hit["info"]["concept_id"] == "45768"
+    terms = tmp_path / "terms.csv"
+    terms.write_text("local_code,name\nA1,간경화\n", encoding="utf-8")
+    project = tmp_path / "p.map"
+    run = _cli(
+        ["map", str(terms), "--out", str(project), "--dictionary", str(folder), "--vocabulary", "KCD7"]
+        + ["--model", str(tiny_bundle), "--header"]
+    )
+    assert run.wait(timeout=120) == 0, run.stderr.read()
+    mapping = MappingProject(project)
+    mapping.decide(1, status="approved", targets=["K74.6"])
+    mapping.close()
+    export = _cli(["map", "export", str(project), "--format", "stcm", "--out", str(tmp_path / "stcm.csv")])
+    assert export.wait(timeout=60) == 0, export.stderr.read()
+    rows = list(csv.reader((tmp_path / "stcm.csv").open(encoding="utf-8")))
+    assert rows[1][:6] == ["A1", "0", "LOCAL", "간경화", "45768", "KCD7"]
