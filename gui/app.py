@@ -37,7 +37,7 @@ from core.fsutil import write_atomic
 from core.index import data_dir
 from core.search import Hit, Searcher, open_searcher
 
-from .batch import BatchDialog
+from .mapping import MappingWindow
 from .models import ResultsModel
 from .workers import Worker
 
@@ -369,7 +369,7 @@ class MainWindow(QMainWindow):
         file = self.menuBar().addMenu("&File")
         add(file, "&Open dictionary…", self.choose_dictionary, QKeySequence.StandardKey.Open)
         add(file, "Open &model bundle…", self.choose_model)
-        add(file, "&Batch mapping…", self.open_batch, "Ctrl+B")
+        add(file, "Mapping &project…", self.open_mapping, "Ctrl+B")
         add(file, "&Use the bundled dictionary and model", lambda: self.load(None, None, None))
         file.addSeparator()
         add(file, "&Quit", self.close, QKeySequence.StandardKey.Quit)
@@ -653,7 +653,7 @@ class MainWindow(QMainWindow):
             children = [(code, name(code)) for code in hit.children]
         self.detail.show_hit(hit, chain, children)
 
-    # ------------------------------------------------------------------ synonyms and batch
+    # ------------------------------------------------------------------ synonyms and mapping
 
     def ask_synonym(self, code: str) -> None:
         text, ok = QInputDialog.getText(
@@ -677,13 +677,15 @@ class MainWindow(QMainWindow):
         worker.signals.error.connect(lambda message: self.show_error("Cannot add the synonym", message))
         self.pool.start(worker)
 
-    def open_batch(self) -> None:
+    def open_mapping(self) -> MappingWindow | None:
+        """The mapping project window (import a term list, review the suggestions, export)."""
         if self.searcher is None:
-            self.show_error("Batch mapping", "Open a dictionary and model first.")
-            return
-        dialog = BatchDialog(self.searcher, self.pool, self)
-        dialog.show()
-        self.batch_dialog = dialog
+            self.show_error("Mapping project", "Open a dictionary and model first.")
+            return None
+        window = MappingWindow(self.searcher, self.pool, self)
+        window.show()
+        self.mapping_window = window
+        return window
 
     def closeEvent(self, event) -> None:
         if self.loading is not None:

@@ -7,6 +7,7 @@ from typing import Any
 
 from PySide6.QtCore import QAbstractTableModel, QModelIndex, QPersistentModelIndex, Qt
 
+from core.mapping import Row
 from core.search import Hit
 
 Index = QModelIndex | QPersistentModelIndex
@@ -98,27 +99,56 @@ class ResultsModel(_RowsModel):
         return None
 
 
-class BatchModel(_RowsModel):
-    """Rows of a batch mapping: the input term and its best concepts."""
+class MappingRowsModel(_RowsModel):
+    """Rows of a mapping project: the source term, its frequency, the decision and the
+    target (or the top suggestion while unchecked)."""
 
-    HEADERS = ("Term", "Code", "Korean", "English", "Score", "Alternatives")
+    HEADERS = ("#", "Term", "Freq.", "Status", "Code", "Name", "Confidence")
+    STATUS_MARKS = {
+        "unchecked": "·",
+        "approved": "✔ approved",
+        "flagged": "⚑ flagged",
+        "ignored": "✗ ignored",
+    }
 
-    def set_rows(self, rows: Sequence[tuple[str, list[Hit]]]) -> None:
+    def set_rows(self, rows: Sequence[Row]) -> None:
         self._set(rows)
+        self._positions = {row.id: i for i, row in enumerate(self._rows)}
 
-    def rows(self) -> list[tuple[str, list[Hit]]]:
-        return list(self._rows)
+    def row(self, position: int) -> Row | None:
+        return self._rows[position] if 0 <= position < len(self._rows) else None
+
+    def position(self, row_id: int) -> int | None:
+        return getattr(self, "_positions", {}).get(row_id)
+
+    def replace(self, position: int | None, row: Row) -> None:
+        if position is None or not 0 <= position < len(self._rows):
+            return
+        self._rows[position] = row
+        self.dataChanged.emit(self.index(position, 0), self.index(position, len(self.HEADERS) - 1))
 
     def data(self, index: Index, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
-        if role != Qt.ItemDataRole.DisplayRole or not self._valid(index):
+        if not self._valid(index):
             return None
-        term, hits = self._rows[index.row()]
-        if index.column() == 0:
-            return term
-        if not hits:
-            return ""
-        best, alternatives = hits[0], ", ".join(h.code for h in hits[1:])
-        score = f"{best.score:.3f}" + (
-            " no good match" if best.level == "none" else f" {best.level}" if best.level else ""
-        )
-        return (best.code, best.name_ko, best.name_en, score, alternatives)[index.column() - 1]
+        row: Row = self._rows[index.row()]
+        top = row.top
+        if role == Qt.ItemDataRole.DisplayRole:
+            if row.targets:
+                code, name = " | ".join(row.targets), ""
+                if top is not None and row.targets == (top.code,):
+                    name = top.name_ko or top.name_en
+            elif top is not None:
+                code, name = top.code, top.name_ko or top.name_en
+            else:
+                code, name = "", "(no suggestion)" if row.term else "(empty term)"
+            if top is None or top.confidence is None:
+                confidence = ""
+            else:
+                confidence = "no good match" if top.level == "none" else f"{top.level} {top.confidence:.2f}"
+            status = self.STATUS_MARKS[row.status]
+            return (str(row.id), row.term, str(row.frequency or ""), status, code, name, confidence)[
+                index.column()
+            ]
+        if role == Qt.ItemDataRole.ToolTipRole and row.comment:
+            return row.comment
+        return None

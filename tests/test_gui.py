@@ -12,8 +12,7 @@ from PySide6.QtWidgets import QApplication  # noqa: E402
 from core.dictionary import Term  # noqa: E402
 from core.search import Hit  # noqa: E402
 from gui.app import MainWindow  # noqa: E402
-from gui.batch import BatchDialog  # noqa: E402
-from gui.models import BatchModel, ResultsModel  # noqa: E402
+from gui.models import MappingRowsModel, ResultsModel  # noqa: E402
 
 
 @pytest.fixture()
@@ -139,9 +138,21 @@ def test_results_model_passes_qt_model_tester(qtmodeltester):
         ]
     )
     qtmodeltester.check(model)
-    batch = BatchModel()
-    batch.set_rows([("LC", [model.hit(0), model.hit(1)]), ("nothing", [])])
-    qtmodeltester.check(batch)
+    from core.mapping import Row, Suggestion
+
+    rows = MappingRowsModel()
+    top = Suggestion(1, "K74.6", "간경화", "cirrhosis", 0.9, 0.95, "high")
+    rows.set_rows(
+        [
+            Row(1, ("LC",), "LC", "", 3, suggestions=(top,)),
+            Row(2, ("x",), "x", "", 0, status="approved", targets=("K70.3",)),
+            Row(3, ("",), "", "", 0),
+        ]
+    )
+    qtmodeltester.check(rows)
+    shown = [[rows.index(r, c).data() for c in range(rows.columnCount())] for r in range(3)]
+    assert shown[0][1:] == ["LC", "3", "·", "K74.6", "간경화", "high 0.95"]
+    assert shown[1][3:5] == ["✔ approved", "K70.3"] and shown[2][5] == "(empty term)"
 
 
 def test_malformed_dictionary_shows_an_error_and_keeps_running(qtbot, window_factory, tmp_path):
@@ -175,34 +186,83 @@ def test_local_synonym_survives_a_restart(qtbot, window_factory):
     assert any(t.text == "LC" for t in again.model.hit(0).synonyms)
 
 
-def test_batch_mapping_writes_the_expected_csv(qtbot, window_factory, tmp_path):
-    window = window_factory()
+def open_mapping(qtbot, window, tmp_path, text: str, **options):
     source = tmp_path / "terms.csv"
-    source.write_text("id,free text\n1,K74.6\n2,간의 기타 및 상세불명의 경변증\n3,\n", encoding="utf-8")
-    dialog = BatchDialog(window.searcher, window.pool, window)
-    qtbot.addWidget(dialog)
-    dialog.load_file(source)
-    dialog.column.setCurrentText("free text")
-    with qtbot.waitSignal(dialog.mapped, timeout=20000):
-        dialog.run_button.click()
-    out = tmp_path / "mapping.csv"
-    dialog.save(out)
-    rows = list(csv.DictReader(out.open(encoding="utf-8-sig")))
-    assert [r["term"] for r in rows] == ["K74.6", "간의 기타 및 상세불명의 경변증", ""]
-    assert rows[0]["code_1"] == "K74.6" and rows[1]["code_1"] == "K74.6"
-    assert rows[0]["name_en_1"] == "Other and unspecified cirrhosis of liver"
-    assert rows[2]["code_1"] == ""
+    source.write_text(text, encoding="utf-8")
+    mapping = window.open_mapping()
+    qtbot.addWidget(mapping)
+    with qtbot.waitSignal(mapping.suggested, timeout=60000):
+        mapping.import_source(source, tmp_path / "terms.map", **options)
+    qtbot.waitUntil(lambda: mapping.worker is None, timeout=10000)
+    return mapping
 
 
-def test_batch_dialog_reports_an_unreadable_file(qtbot, window_factory, tmp_path):
+def test_mapping_review_by_keyboard_alone(qtbot, window_factory, tmp_path):
     window = window_factory()
-    dialog = BatchDialog(window.searcher, window.pool, window)
-    qtbot.addWidget(dialog)
-    bad = tmp_path / "terms.csv"
-    bad.write_bytes("term\n간경화\n".encode("cp949"))
-    with qtbot.waitSignal(dialog.failed):
-        dialog.load_file(bad)
-    assert not dialog.run_button.isEnabled()
+    mapping = open_mapping(
+        qtbot,
+        window,
+        tmp_path,
+        "id,진단명,빈도\n1,K74.6,9\n2,간의 기타 및 상세불명의 경변증,30\n3,acute appendicitis,2\n4,hypertension,5\n",
+    )
+    project = mapping.project
+    assert project.columns == ["id", "진단명", "빈도"] and project.row(1).term == "K74.6"  # not the id column
+    assert mapping.model.rowCount() == 4 and mapping.table.currentIndex().row() == 0
+    mapping.table.setFocus()
+    qtbot.keyClick(mapping.table, Qt.Key.Key_A)  # approve row 1's top suggestion, move on
+    assert project.row(1).status == "approved" and project.row(1).targets == ("K74.6",)
+    assert mapping.current_row().id == 2
+    qtbot.keyClick(mapping.table, Qt.Key.Key_F)  # flag row 2
+    assert project.row(2).status == "flagged"
+    qtbot.keyClick(mapping.table, Qt.Key.Key_2)  # row 3: approve the second suggestion
+    assert project.row(3).targets == (project.row(3).suggestions[1].code,)
+    qtbot.keyClick(mapping.table, Qt.Key.Key_Z, Qt.KeyboardModifier.ControlModifier)  # undo it
+    assert project.row(3).status == "unchecked" and mapping.current_row().id == 3
+    qtbot.keyClick(mapping.table, Qt.Key.Key_Slash)  # search another concept in place
+    assert mapping.search_box.hasFocus()
+    qtbot.keyClicks(mapping.search_box, "K35")
+    qtbot.keyClick(mapping.search_box, Qt.Key.Key_Return)
+    assert mapping.suggestions.hasFocus() and mapping.alternatives[0][0] == "K35"
+    qtbot.keyClick(mapping.suggestions, Qt.Key.Key_A)
+    assert project.row(3).targets == ("K35",)
+    mapping.table.setFocus()
+    qtbot.keyClick(mapping.table, Qt.Key.Key_C)  # comment on row 4
+    qtbot.keyClicks(mapping.comment, "check with the ward")
+    qtbot.keyClick(mapping.comment, Qt.Key.Key_Return)
+    assert project.row(4).comment == "check with the ward" and mapping.table.hasFocus()
+    qtbot.keyClick(mapping.table, Qt.Key.Key_I)
+    assert project.row(4).status == "ignored"
+    qtbot.keyClick(mapping.table, Qt.Key.Key_N)  # next unchecked: none left after row 4
+    counts = project.counts()
+    assert (counts["approved"], counts["flagged"], counts["ignored"], counts["unchecked"]) == (2, 1, 1, 0)
+    assert mapping.counts.text().startswith("4 of 4 reviewed")
+    mapping.status_filter.setCurrentText("flagged")
+    assert [mapping.model.row(i).id for i in range(mapping.model.rowCount())] == [2]
+
+    out = tmp_path / "out.csv"
+    assert mapping.export("csv", out) == 4
+    rows = list(csv.DictReader(out.open(encoding="utf-8-sig")))
+    assert [r["id"] for r in rows] == ["1", "2", "3", "4"] and rows[0]["mapped_code"] == "K74.6"
+    assert rows[0]["mapped_name_en"] == "Other and unspecified cirrhosis of liver"
+    assert mapping.export("stcm", tmp_path / "stcm.csv") == 2
+
+
+def test_mapping_reopens_where_it_stopped_and_reports_bad_files(qtbot, window_factory, tmp_path):
+    window = window_factory()
+    mapping = open_mapping(qtbot, window, tmp_path, "간경화\n고혈압\n", header=False)
+    assert mapping.project.row(1).term == "간경화"  # no header: the first term is kept
+    mapping.table.setFocus()
+    qtbot.keyClick(mapping.table, Qt.Key.Key_A)
+    mapping.close()
+    again = window.open_mapping()
+    qtbot.addWidget(again)
+    again.open_project(tmp_path / "terms.map")
+    assert again.project.row(1).status == "approved" and again.model.rowCount() == 2
+    bad = tmp_path / "bad.xlsx"
+    bad.write_bytes(b"not a zip")
+    with qtbot.waitSignal(again.failed):
+        again.import_source(bad, tmp_path / "bad.map")
+    assert not (tmp_path / "bad.map").exists()
 
 
 def test_cancelled_loading_keeps_the_previous_dictionary(qtbot, window_factory, tmp_path):
