@@ -21,14 +21,20 @@ def cell(row: dict | None, *keys: str) -> str:
 def main(path: str) -> None:
     result = json.loads(open(path, encoding="utf-8").read())
     rows = result["quality"]
-    print(f"Results: `{path}` (commit {result['machine']['git_commit'][:7]}"
-          f"{', dirty tree' if result['machine'].get('git_dirty') else ''}; {result['machine']['cpu']}, "
-          f"{result['machine']['cores']} cores)\n")
+    print(
+        f"Results: `{path}` (commit {result['machine']['git_commit'][:7]}"
+        f"{', dirty tree' if result['machine'].get('git_dirty') else ''}; {result['machine']['cpu']}, "
+        f"{result['machine']['cores']} cores)\n"
+    )
     print("| model | ko2en | en2ko | mixed |\n| --- | --- | --- | --- |")
     for label, row in rows.items():
         if " w/o " in label:
             continue
-        print(f"| {label} | " + " | ".join(cell(row[t], "acc1", "acc5", "mrr10") for t in ("ko2en", "en2ko", "mixed")) + " |")
+        print(
+            f"| {label} | "
+            + " | ".join(cell(row[t], "acc1", "acc5", "mrr10") for t in ("ko2en", "en2ko", "mixed"))
+            + " |"
+        )
     for set_name in ("dev", "longtail"):
         print(f"\nDev set `{set_name}`, Acc@1 / Acc@5:\n")
         print("| search | " + " | ".join(KINDS) + " |\n|" + " --- |" * (len(KINDS) + 1))
@@ -36,7 +42,9 @@ def main(path: str) -> None:
             table = row["dev"].get(set_name, {}).get("by_kind", {})
             if table:
                 print(f"| {label} | " + " | ".join(cell(table.get(k), "acc1", "acc5") for k in KINDS) + " |")
-    print("\nDev coverage:", json.dumps(result.get("dev_coverage")), "\nBank:", json.dumps(result.get("bank")))
+    print(
+        "\nDev coverage:", json.dumps(result.get("dev_coverage")), "\nBank:", json.dumps(result.get("bank"))
+    )
     print("Speed:", json.dumps(result.get("speed")))
     print("Confidence:", json.dumps(result.get("confidence")))
 

@@ -6,6 +6,7 @@ import argparse
 import json
 import logging
 import sys
+import time
 from pathlib import Path
 
 from .dictionary import FORMATS
@@ -192,14 +193,28 @@ def cmd_map(args: argparse.Namespace) -> int:
                 "--redo refreshes the undecided rows",
                 file=sys.stderr,
             )
-        project.suggest(
+        started = time.perf_counter()
+        done = project.suggest(
             searcher.search_many,
             k=args.k,
             redo=args.redo,
             fingerprint=fingerprint,
             progress=ProgressBar("suggesting"),
         )
-        print(json.dumps({"project": str(out), "rows": len(project), **project.counts()}))
+        seconds = time.perf_counter() - started
+        print(
+            json.dumps(
+                {
+                    "project": str(out),
+                    "rows": len(project),
+                    **project.counts(),
+                    "suggested_now": done,
+                    "seconds": round(seconds, 2),
+                    "terms_per_s": round(done / seconds, 1) if done and seconds else None,
+                    "peak_rss_mb": round(peak_rss_mb(), 1),
+                }
+            )
+        )
     finally:
         project.close()
     return 0
@@ -250,6 +265,14 @@ def cmd_map_export(args: argparse.Namespace) -> int:
         project.close()
     print(f"wrote {count} rows to {args.out}", file=sys.stderr)
     return 0
+
+
+def peak_rss_mb() -> float:
+    """This process's largest resident set so far (Linux reports KiB, macOS bytes)."""
+    import resource
+
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return peak / 2**20 if sys.platform == "darwin" else peak / 1024
 
 
 def _bundled_kcd() -> Path:
