@@ -9,6 +9,7 @@ import sys
 import time
 from pathlib import Path
 
+from .chapters import parse_range
 from .dictionary import FORMATS
 from .errors import InputError, LookupAppError
 from .progress import ProgressBar
@@ -92,10 +93,11 @@ def positive(value: str) -> int:
 
 def cmd_search(args: argparse.Namespace) -> int:
     queries = read_queries(args.batch) if args.batch else None  # before the index: fail fast
+    within = parse_range(args.within) if args.within else None
     searcher = open_searcher(args, quiet=args.json or bool(args.batch))
     if queries is not None:
         for query in queries:
-            hits = searcher.search(query.strip(), args.k) if query.strip() else []
+            hits = searcher.search(query.strip(), args.k, within=within) if query.strip() else []
             verdict = searcher.verdict(query, hits) if query.strip() else None
             print(
                 json.dumps(
@@ -107,7 +109,7 @@ def cmd_search(args: argparse.Namespace) -> int:
     if not args.query:
         raise SystemExit("give a query, or --batch FILE")
     for query in args.query:
-        hits = searcher.search(query, args.k)
+        hits = searcher.search(query, args.k, within=within)
         verdict = searcher.verdict(query, hits)
         if args.json:
             print(
@@ -336,6 +338,7 @@ def main(argv: list[str] | None = None) -> int:
         "--lang", choices=["ko", "en"], help="show names of one language only (matching uses all)"
     )
     search.add_argument("--json", action="store_true", help="JSON lines instead of a table")
+    search.add_argument("--within", help="only codes in a KCD chapter (IX) or category range (I20-I25)")
     search.add_argument("--batch", help="file of queries, one per line; JSON lines out")
     common(search)
     search.set_defaults(run=cmd_search)

@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from .bundle import Embedder, Progress
+from .chapters import CodeRange
 from .confidence import Calibration, features, query_shape
 from .dictionary import Dictionary, Term, add_bank, load_dictionary, read_bank, read_synonyms
 from .errors import IndexStaleError
@@ -316,13 +317,15 @@ class Searcher:
         dense = (self.user_vectors @ vectors.T).max(axis=1)
         return self.fuse(dense, lexical), dense, lexical
 
-    def search(self, query: str, k: int = 10) -> list[Hit]:
+    def search(self, query: str, k: int = 10, *, within: CodeRange | None = None) -> list[Hit]:
         """Concepts for a query, best first: code matches, exact term matches (spacing and
         punctuation ignored), then dense neighbours fused with character n-gram similarity.
 
         Args:
             query: free text in Korean or English, or a code (`K74.6`, `k746`).
             k: how many concepts to return.
+            within: only concepts in this chapter or range of categories (fewer than k when
+                the nearest candidates hold fewer).
 
         Every name of every language takes part in matching; which names a user sees is for
         the caller to choose (a language filter that restricted matching once hid the right
@@ -331,8 +334,10 @@ class Searcher:
         started = time.perf_counter()
         query = query[: self.max_query_chars]
         hits: dict[str, Hit] = {}
+        wanted = (lambda code: True) if within is None else within.contains
         for hit in self._code_hits(query, k):
-            hits.setdefault(hit.code, hit)
+            if wanted(hit.code):
+                hits.setdefault(hit.code, hit)
         keys = [compact(query)]
         hangul = self.keyboard_slip(query)
         if hangul:
@@ -341,7 +346,8 @@ class Searcher:
             for table in (self.user, self.table):
                 for label in table.exact.get(key, []) if key else []:
                     for code, term in table.owners[label]:
-                        hits.setdefault(code, self._hit(code, term, 1.0, "exact"))
+                        if wanted(code):
+                            hits.setdefault(code, self._hit(code, term, 1.0, "exact"))
         if len(hits) < k + 1 and normalize(query):  # one more than asked: the margin needs the next
             variants = self.variants(query, hangul)
             pool, fused, dense, lexical, vectors = self._dense_candidates(variants)
@@ -358,7 +364,7 @@ class Searcher:
             candidates.sort(key=lambda c: -c[0])
             for score, label, d, lex, table in candidates:
                 for code, term in table.owners[label]:
-                    if code not in hits:
+                    if code not in hits and wanted(code):
                         hits[code] = dataclasses.replace(
                             self._hit(code, term, score, "dense"), dense=d, lexical=lex
                         )

@@ -52,13 +52,16 @@ def main(argv: list[str] | None = None) -> int:
 
     parser = argparse.ArgumentParser(prog="sapbert-ko-en", description="Korean/English medical term lookup")
     parser.add_argument("--dictionary", help="dictionary file (default: the last one used, else KCD-8)")
-    parser.add_argument("--format", choices=["kcd", "kostom", "table", "mrconso"])
+    parser.add_argument("--format", choices=["kcd", "kostom", "table", "mrconso", "athena"])
     parser.add_argument("--model", help="model bundle directory (default: the last one used, else bundled)")
     parser.add_argument("--query", help="search this at start (e.g. --query 간경화)")
     args, qt_args = parser.parse_known_args(argv)
     logging.basicConfig(level=logging.WARNING)
     app = QApplication([sys.argv[0], *qt_args])
     app.setApplicationName("SapBERT-KO-EN Lookup")
+    from .theme import follow_system_color_scheme
+
+    follow_system_color_scheme(app)
     window = MainWindow(dictionary=args.dictionary, fmt=args.format, model=args.model)
     if args.query:
         window.search_box.setText(args.query)

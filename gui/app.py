@@ -7,6 +7,7 @@ only shows what comes back, and drops results of queries that were superseded.
 from __future__ import annotations
 
 import logging
+import re
 import time
 from pathlib import Path
 
@@ -33,6 +34,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from core.chapters import CHAPTERS
 from core.fsutil import write_atomic
 from core.index import data_dir
 from core.search import Hit, Searcher, open_searcher
@@ -267,6 +269,12 @@ class MainWindow(QMainWindow):
         self.search_box.setFont(font)
         self.lang = QComboBox()
         self.lang.addItems(list(LANGS))
+        self.chapter = QComboBox()  # KCD chapter filter (shown for KCD-shaped dictionaries)
+        self.chapter.addItem("All chapters", None)
+        for chapter in CHAPTERS:
+            self.chapter.addItem(f"{chapter.number}. {chapter.first}–{chapter.last} {chapter.en}", chapter)
+        self.chapter.setToolTip("Only codes of this KCD chapter")
+        self.chapter.setMaximumWidth(220)
         self.count = QLabel()
         self.model = ResultsModel(self)
         self.table = ResultsView()
@@ -299,6 +307,7 @@ class MainWindow(QMainWindow):
         top = QHBoxLayout()
         top.addWidget(self.search_box, 1)
         top.addWidget(self.lang)
+        top.addWidget(self.chapter)
         top.addWidget(self.count)
         left = QWidget()
         left_layout = QVBoxLayout(left)
@@ -343,6 +352,7 @@ class MainWindow(QMainWindow):
         self.table.doubleClicked.connect(lambda index: self.copy_row(index.row()))
         self.detail.code_requested.connect(self.go_to_code)
         self.lang.currentIndexChanged.connect(lambda _: self._show_languages())
+        self.chapter.currentIndexChanged.connect(lambda _: self.search_now())
         self.table.selectionModel().currentRowChanged.connect(
             lambda current, _: self._show_detail(current.row())
         )
@@ -546,6 +556,11 @@ class MainWindow(QMainWindow):
                 self.settings.setValue("model", model or "")
             self._update_status()
             self._fill_favourites_menu()  # with the names of this dictionary
+            codes = list(searcher.dictionary.concepts)[:200]
+            kcd_shaped = bool(codes) and all(re.match(r"^[A-Z]\d{2}", c) for c in codes)
+            self.chapter.setVisible(kcd_shaped)
+            if not kcd_shaped:
+                self.chapter.setCurrentIndex(0)
             for warning in searcher.dictionary.warnings[:3]:
                 self.statusBar().showMessage(warning, 8000)
             self.searcher_ready.emit()
@@ -615,7 +630,7 @@ class MainWindow(QMainWindow):
             return
         searcher = self.searcher
         started = time.perf_counter()
-        worker = Worker(searcher.search, query, 20)
+        worker = Worker(searcher.search, query, 20, within=self.chapter.currentData())
         worker.signals.result.connect(lambda hits: self._show_results(sequence, query, hits, started))
         worker.signals.error.connect(lambda message: self.show_error("Search failed", message))
         self.pool.start(worker)

@@ -384,3 +384,31 @@ def test_layout_fits_800_by_600_and_the_splitter_is_remembered(qtbot, window_fac
     again = window_factory()
     again.resize(800, 600)
     assert again.settings.value("splitter") is not None
+
+
+def test_chapter_filter_keeps_results_in_one_chapter(qtbot, window_factory):
+    window = window_factory()
+    assert window.chapter.isVisibleTo(window)  # a KCD-shaped dictionary
+    search(qtbot, window, "K74.6")
+    assert window.model.hit(0).code == "K74.6"
+    with qtbot.waitSignal(window.results_shown, timeout=20000):
+        window.chapter.setCurrentIndex(9)  # IX. I00–I99
+    codes = [window.model.hit(r).code for r in range(window.model.rowCount())]
+    assert codes and all(c.startswith("I") for c in codes)
+
+
+def test_palette_follows_a_dark_system_scheme(qtbot):
+    from PySide6.QtGui import QPalette
+
+    from gui.theme import apply_color_scheme
+
+    app = QApplication.instance()
+    before = app.palette()
+    try:
+        apply_color_scheme(app, Qt.ColorScheme.Dark)
+        assert app.palette().color(QPalette.ColorRole.Window).lightness() < 80
+        assert app.palette().color(QPalette.ColorRole.Text).lightness() > 180
+        apply_color_scheme(app, Qt.ColorScheme.Light)
+        assert app.palette().color(QPalette.ColorRole.Window).lightness() > 150
+    finally:
+        app.setPalette(before)

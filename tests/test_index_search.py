@@ -342,3 +342,24 @@ def test_prebuilt_vectors_in_the_bundle_skip_embedding(small_kcd, tiny_bundle, c
     assert float(third.index.vectors([row])[0] @ expected) > 0.999
     attach_prebuilt(bundle, texts=[], vectors=np.zeros((0, expected.shape[0]), dtype=np.float32))
     assert load_prebuilt(bundle, ["lc"])[1].tolist() == [False]  # an empty store finds nothing
+
+
+def test_results_can_be_kept_within_a_chapter_or_a_range(searcher):
+    from core.chapters import CHAPTERS, parse_range
+    from core.errors import InputError
+
+    circulatory = parse_range("IX")
+    assert circulatory is parse_range("9") and circulatory.first == "I00" and len(CHAPTERS) == 22
+    assert parse_range("XIX").contains("T98.3") and parse_range("xix").contains("S00")
+    assert parse_range("I20–I25").contains("i21.0") and not parse_range("I20-I25").contains("I10")
+    with pytest.raises(InputError, match="I20-I25"):
+        parse_range("I25-I20")
+    everything = searcher.search("K74.6", 10)
+    assert everything[0].code == "K74.6"
+    kept = searcher.search("K74.6", 10, within=circulatory)
+    assert kept and all(h.code.startswith("I") for h in kept)  # the code match is not in IX
+    digestive = searcher.search("hypertension", 5, within=parse_range("XI"))
+    assert digestive and all(h.code.startswith("K") for h in digestive)
+    assert all(
+        h.code.startswith("I10") for h in searcher.search("hypertension", 5, within=parse_range("I10"))
+    )
