@@ -11,8 +11,8 @@ HEAVY = ("torch", "transformers", "optimum")
 @pytest.mark.parametrize(
     "modules",
     [
-        "core, core.bundle, core.dictionary, core.index, core.search, core.evaluation, core.__main__",
-        "gui, gui.app, gui.models, gui.workers, gui.batch, gui.__main__",
+        "core, core.bundle, core.dictionary, core.index, core.search, core.evaluation, core.mapping, core.chapters, core.__main__",
+        "gui, gui.app, gui.models, gui.workers, gui.mapping, gui.theme, gui.__main__",
     ],
 )
 def test_runtime_never_imports_torch(modules):
