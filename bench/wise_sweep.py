@@ -24,7 +24,7 @@ from core.dictionary import load_dictionary, read_synonyms  # noqa: E402
 from core.index import attach_prebuilt  # noqa: E402
 from core.search import open_searcher  # noqa: E402
 from core.text import compact  # noqa: E402
-from export.onnx_export import ExportConfig, export_onnx  # noqa: E402
+from export.onnx_export import ExportConfig, export_int8  # noqa: E402
 from trainer.config import resolve_config  # noqa: E402
 from trainer.train import base_checkpoint  # noqa: E402
 from trainer.wise import interpolate_checkpoints  # noqa: E402
@@ -51,7 +51,7 @@ def main(argv: list[str] | None = None) -> int:
         )
         bundle = args.run_dir / f"bundle-{alpha:g}"
         layers = json.loads((checkpoint / "config.json").read_text())["num_hidden_layers"]
-        manifest = export_onnx(
+        manifest = export_int8(
             ExportConfig(
                 checkpoint=checkpoint,
                 out=bundle,
@@ -60,6 +60,7 @@ def main(argv: list[str] | None = None) -> int:
                 float_layers=min(6, layers),
             ),
             sample=sample,
+            most=layers,
         )
         searcher = open_searcher(model=bundle, user_synonyms=args.run_dir / "no-user-synonyms.tsv")
         attach_prebuilt(bundle, texts=searcher.table.texts, vectors=searcher.index.vectors())

@@ -7,6 +7,7 @@ against PyTorch on a sample of terms and refuses to write a bundle below the thr
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import tempfile
 import warnings
@@ -249,3 +250,22 @@ def export_onnx(config: ExportConfig, *, sample: list[str] | None = None) -> Bun
         manifest = BundleManifest(**{**manifest.__dict__, "parity": measured})
         (tmp / MANIFEST).write_text(manifest.to_json())
     return manifest
+
+
+def export_int8(config: ExportConfig, *, sample: list[str] | None = None, most: int = 12) -> BundleManifest:
+    """An int8 export that keeps more FFN output projections in float (two more layers at a
+    time, up to `most`) until the parity gate holds: interpolated (WiSE-FT) weights can carry
+    larger activation outliers than the model they came from."""
+    layers = config.float_layers
+    while True:
+        try:
+            manifest = export_onnx(
+                dataclasses.replace(config, quantize="int8", float_layers=layers), sample=sample
+            )
+            log.info("int8 with the first %d FFN output projections in float", layers)
+            return manifest
+        except ParityError:
+            if layers >= most:
+                raise
+            log.warning("parity failed with %d float layers; trying %d", layers, min(layers + 2, most))
+            layers = min(layers + 2, most)

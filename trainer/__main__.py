@@ -75,7 +75,7 @@ def cmd_release(args: argparse.Namespace) -> int:
     from core.dictionary import load_dictionary
     from core.index import attach_prebuilt
     from core.search import open_searcher
-    from export.onnx_export import ExportConfig, export_onnx
+    from export.onnx_export import ExportConfig, export_int8
 
     from .bank import abbreviation_expansions, build_bank, write_bank
     from .train import base_checkpoint, train
@@ -106,15 +106,16 @@ def cmd_release(args: argparse.Namespace) -> int:
     layers = json.loads((checkpoint / "config.json").read_text())["num_hidden_layers"]
     names = sorted({t.text for _, t in load_dictionary(KCD8).terms()})
     sample = random.Random(0).sample(names, 500)
-    manifest = export_onnx(
+    manifest = export_int8(
         ExportConfig(
             checkpoint=checkpoint,
             out=out,
             quantize="int8",
             max_length=config.max_length,
-            float_layers=min(6, layers),  # the first six FFN output projections stay float
+            float_layers=min(6, layers),  # the first six FFN output projections stay float (or more)
         ),
         sample=sample,
+        most=layers,
     )
     print(f"exported {out}: parity min {manifest.parity['min']:.4f} mean {manifest.parity['mean']:.4f}")
     searcher = open_searcher(model=out, user_synonyms=Path(args.output) / "no-user-synonyms.tsv")
