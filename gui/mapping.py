@@ -18,6 +18,7 @@ from PySide6.QtWidgets import (
     QComboBox,
     QFileDialog,
     QHBoxLayout,
+    QHeaderView,
     QInputDialog,
     QLabel,
     QLineEdit,
@@ -85,7 +86,15 @@ class MappingWindow(QMainWindow):
         self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
         self.table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
         self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
-        self.table.horizontalHeader().setStretchLastSection(True)
+        header = self.table.horizontalHeader()
+        for column in range(len(MappingRowsModel.HEADERS)):  # names share the width, the rest fit
+            header.setSectionResizeMode(
+                column,
+                QHeaderView.ResizeMode.Stretch
+                if column in (1, 5)
+                else QHeaderView.ResizeMode.ResizeToContents,
+            )
+        self.table.verticalHeader().hide()
         self.suggestions = QListWidget()
         self.search_box = QLineEdit()
         self.search_box.setPlaceholderText("Search another concept (/)")
