@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import random
 import sys
 import time
 from pathlib import Path
@@ -18,14 +17,12 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from assets import CURATED_SYNONYMS, KCD8  # noqa: E402
+from assets import CURATED_SYNONYMS  # noqa: E402
 from core.bench import dev_sets_accuracy, read_dev_sets  # noqa: E402
-from core.dictionary import load_dictionary, read_synonyms  # noqa: E402
-from core.index import attach_prebuilt  # noqa: E402
-from core.search import open_searcher  # noqa: E402
+from core.dictionary import read_synonyms  # noqa: E402
 from core.text import compact  # noqa: E402
-from export.onnx_export import ExportConfig, export_int8  # noqa: E402
 from trainer.config import resolve_config  # noqa: E402
+from trainer.release import export_release_bundle  # noqa: E402
 from trainer.train import base_checkpoint  # noqa: E402
 from trainer.wise import interpolate_checkpoints  # noqa: E402
 
@@ -41,8 +38,6 @@ def main(argv: list[str] | None = None) -> int:
 
     config = resolve_config(saved=args.run_dir / "train_config.json")
     base = base_checkpoint(config)
-    names = sorted({t.text for _, t in load_dictionary(KCD8).terms()})
-    sample = random.Random(0).sample(names, 500)
     results = json.loads(args.out.read_text()) if args.out.is_file() else {}
     for alpha in args.alpha:
         started = time.perf_counter()
@@ -50,20 +45,9 @@ def main(argv: list[str] | None = None) -> int:
             base, args.run_dir / "last", alpha, args.run_dir / f"wise-{alpha:g}"
         )
         bundle = args.run_dir / f"bundle-{alpha:g}"
-        layers = json.loads((checkpoint / "config.json").read_text())["num_hidden_layers"]
-        manifest = export_int8(
-            ExportConfig(
-                checkpoint=checkpoint,
-                out=bundle,
-                quantize="int8",
-                max_length=config.max_length,
-                float_layers=min(6, layers),
-            ),
-            sample=sample,
-            most=layers,
+        manifest, searcher = export_release_bundle(
+            checkpoint, bundle, max_length=config.max_length, scratch=args.run_dir
         )
-        searcher = open_searcher(model=bundle, user_synonyms=args.run_dir / "no-user-synonyms.tsv")
-        attach_prebuilt(bundle, texts=searcher.table.texts, vectors=searcher.index.vectors())
         dev_sets = read_dev_sets(
             {"dev": SHARED / "dev_queries.tsv", "longtail": SHARED / "dev_queries_longtail.tsv"},
             curated={compact(term) for _, term in read_synonyms(CURATED_SYNONYMS)},

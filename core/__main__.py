@@ -12,6 +12,7 @@ from pathlib import Path
 from .chapters import parse_range
 from .dictionary import FORMATS
 from .errors import InputError, LookupAppError
+from .mapping import EXPORTS
 from .progress import ProgressBar
 
 log = logging.getLogger("core")
@@ -226,7 +227,7 @@ def cmd_map_export(args: argparse.Namespace) -> int:
     """Write a mapping project out: csv (the source columns + decisions), stcm (OMOP
     source_to_concept_map, approved rows) or usagi (Usagi's CSV)."""
     from .dictionary import load_dictionary
-    from .mapping import MappingProject, export_csv, export_stcm, export_usagi
+    from .mapping import MappingProject, export_project
 
     project = MappingProject(args.project)
     try:
@@ -235,34 +236,9 @@ def cmd_map_export(args: argparse.Namespace) -> int:
         dictionary = load_dictionary(
             path, args.format or used.get("format") or None, **used.get("options", {})
         )
-        concepts = dictionary.concepts
-
-        def info(code: str, key: str, default: str = "") -> str:
-            concept = concepts.get(code)
-            return concept.info.get(key, default) if concept else default
-
-        def names(code: str) -> tuple[str, str]:
-            concept = concepts.get(code)
-            return (concept.display_name("ko"), concept.display_name("en")) if concept else ("", "")
-
-        if args.export_format == "csv":
-            count = export_csv(project, args.out, names=names)
-        elif args.export_format == "stcm":
-            count = export_stcm(
-                project,
-                args.out,
-                concept_id=lambda c: info(c, "concept_id", "0"),
-                target_vocabulary=lambda c: info(c, "vocabulary_id") or dictionary_vocabulary(dictionary),
-                source_vocabulary=args.source_vocabulary,
-            )
-        else:
-            count = export_usagi(
-                project,
-                args.out,
-                concept_id=lambda c: info(c, "concept_id", "0"),
-                concept_name=lambda c: f"{c} {names(c)[1]}".strip(),
-                domain=lambda c: info(c, "domain_id", "Condition"),
-            )
+        count = export_project(
+            project, args.out, args.export_format, dictionary, source_vocabulary=args.source_vocabulary
+        )
     finally:
         project.close()
     print(f"wrote {count} rows to {args.out}", file=sys.stderr)
@@ -281,11 +257,6 @@ def _bundled_kcd() -> Path:
     from assets import KCD8
 
     return KCD8
-
-
-def dictionary_vocabulary(dictionary) -> str:
-    """The vocabulary id written for targets without an OMOP vocabulary (KCD-8: "KCD8")."""
-    return "KCD8" if dictionary.name == "kcd8.tsv" else Path(dictionary.name).stem[:20]
 
 
 def cmd_bench(args: argparse.Namespace) -> int:
@@ -413,7 +384,7 @@ def main(argv: list[str] | None = None) -> int:
     if argv[:2] == ["map", "export"]:  # `map export PROJECT`: its own parser
         export = argparse.ArgumentParser(prog="python -m core map export", description=cmd_map_export.__doc__)
         export.add_argument("project")
-        export.add_argument("--format", dest="export_format", choices=["csv", "stcm", "usagi"], default="csv")
+        export.add_argument("--format", dest="export_format", choices=EXPORTS, default="csv")
         export.add_argument("--out", required=True)
         export.add_argument("--dictionary", help="default: the dictionary the project was suggested from")
         export.add_argument("--dictionary-format", dest="format", choices=FORMATS)

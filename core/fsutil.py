@@ -21,29 +21,20 @@ def sha256_file(path: str | Path) -> str:
 
 def write_atomic(path: str | Path, data: str | bytes) -> None:
     """Write a file so that readers see the old or the new content, never a torn one."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data.encode() if isinstance(data, str) else data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with atomic_file(path) as handle:
+        handle.write(data.encode() if isinstance(data, str) else data)
 
 
 @contextmanager
-def atomic_text(path: str | Path, *, encoding: str = "utf-8") -> Iterator:
-    """A text handle (newline='') to write a large file in a stream; the file replaces `path`
-    only when the block succeeds (readers never see a half-written file)."""
+def atomic_file(path: str | Path, mode: str = "wb", **options) -> Iterator:
+    """A handle (`open`'s mode and options) on a temporary sibling that replaces `path` only
+    when the block succeeds, flushed to disk first: readers never see a half-written file.
+    For large files written in a stream; `write_atomic` for data at hand."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
     try:
-        with os.fdopen(fd, "w", encoding=encoding, newline="") as handle:
+        with os.fdopen(fd, mode, **options) as handle:
             yield handle
             handle.flush()
             os.fsync(handle.fileno())

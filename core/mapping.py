@@ -30,8 +30,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from xml.etree import ElementTree
 
+from .dictionary import Dictionary
 from .errors import InputError
-from .fsutil import atomic_text
+from .fsutil import atomic_file
 
 STATUSES = ("unchecked", "approved", "flagged", "ignored")
 EQUIVALENCES = ("EQUAL", "EQUIVALENT", "WIDER", "NARROWER", "INEXACT", "UNMATCHED", "UNREVIEWED")
@@ -812,7 +813,7 @@ def _write_csv(path: Path, header: Sequence[str], rows: Iterable[Sequence], *, b
     """Stream rows into a CSV that replaces `path` only when complete; returns the row count.
     With `bom`, UTF-8 with a byte order mark, so Korean Excel opens it as UTF-8."""
     count = 0
-    with atomic_text(path, encoding="utf-8-sig" if bom else "utf-8") as handle:
+    with atomic_file(path, "w", encoding="utf-8-sig" if bom else "utf-8", newline="") as handle:
         writer = csv.writer(handle, lineterminator="\n")
         writer.writerow(header)
         for row in rows:
@@ -934,3 +935,53 @@ def export_usagi(
                 ]
 
     return _write_csv(Path(out), USAGI_COLUMNS, lines(), bom=False)
+
+
+EXPORTS = ("csv", "stcm", "usagi")
+
+
+def vocabulary_id(dictionary: Dictionary) -> str:
+    """The vocabulary id written for targets the dictionary gives none (KCD-8: "KCD8")."""
+    return "KCD8" if dictionary.name == "kcd8.tsv" else Path(dictionary.name).stem[:20]
+
+
+def export_project(
+    project: MappingProject,
+    out: str | Path,
+    kind: str,
+    dictionary: Dictionary,
+    *,
+    source_vocabulary: str = "LOCAL",
+) -> int:
+    """Write `project` as `kind` (csv, stcm or usagi) with the names, OMOP concept ids,
+    vocabularies and domains of `dictionary` (the one the suggestions came from)."""
+    concepts = dictionary.concepts
+
+    def info(code: str, key: str, default: str) -> str:
+        concept = concepts.get(code)
+        return (concept.info.get(key) if concept else None) or default
+
+    def names(code: str) -> tuple[str, str]:
+        concept = concepts.get(code)
+        return (concept.display_name("ko"), concept.display_name("en")) if concept else ("", "")
+
+    if kind == "csv":
+        return export_csv(project, out, names=names)
+    if kind == "stcm":
+        vocabulary = vocabulary_id(dictionary)
+        return export_stcm(
+            project,
+            out,
+            concept_id=lambda c: info(c, "concept_id", "0"),
+            target_vocabulary=lambda c: info(c, "vocabulary_id", vocabulary),
+            source_vocabulary=source_vocabulary,
+        )
+    if kind == "usagi":
+        return export_usagi(
+            project,
+            out,
+            concept_id=lambda c: info(c, "concept_id", "0"),
+            concept_name=lambda c: f"{c} {names(c)[1]}".strip(),
+            domain=lambda c: info(c, "domain_id", "Condition"),
+        )
+    raise ValueError(f"export {kind!r}: choose one of {', '.join(EXPORTS)}")

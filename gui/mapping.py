@@ -34,15 +34,7 @@ from PySide6.QtWidgets import (
 )
 
 from core.errors import InputError
-from core.mapping import (
-    EQUIVALENCES,
-    STATUSES,
-    MappingProject,
-    export_csv,
-    export_stcm,
-    export_usagi,
-    read_source,
-)
+from core.mapping import EQUIVALENCES, STATUSES, MappingProject, export_project, read_source
 from core.search import Searcher
 
 from .models import MappingRowsModel
@@ -478,39 +470,8 @@ class MappingWindow(QMainWindow):
             self.export(kind, path)
 
     def export(self, kind: str, path: str | Path) -> int:
-        concepts = self.searcher.dictionary.concepts
-
-        def names(code: str) -> tuple[str, str]:
-            concept = concepts.get(code)
-            return (concept.display_name("ko"), concept.display_name("en")) if concept else ("", "")
-
-        def info(code: str, key: str, default: str) -> str:
-            concept = concepts.get(code)
-            return concept.info.get(key, default) if concept else default
-
         try:
-            if kind == "csv":
-                count = export_csv(self.project, path, names=names)
-            elif kind == "stcm":
-                vocabulary = (
-                    "KCD8"
-                    if self.searcher.dictionary.name == "kcd8.tsv"
-                    else Path(self.searcher.dictionary.name).stem[:20]
-                )
-                count = export_stcm(
-                    self.project,
-                    path,
-                    concept_id=lambda c: info(c, "concept_id", "0"),
-                    target_vocabulary=lambda c: info(c, "vocabulary_id", vocabulary),
-                )
-            else:
-                count = export_usagi(
-                    self.project,
-                    path,
-                    concept_id=lambda c: info(c, "concept_id", "0"),
-                    concept_name=lambda c: f"{c} {names(c)[1]}",
-                    domain=lambda c: info(c, "domain_id", "Condition"),
-                )
+            count = export_project(self.project, path, kind, self.searcher.dictionary)
         except OSError as exc:
             self._error(f"Cannot write {path}: {exc}")
             return 0

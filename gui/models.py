@@ -119,7 +119,7 @@ class MappingRowsModel(_RowsModel):
         return self._rows[position] if 0 <= position < len(self._rows) else None
 
     def position(self, row_id: int) -> int | None:
-        return getattr(self, "_positions", {}).get(row_id)
+        return self._positions.get(row_id)
 
     def replace(self, position: int | None, row: Row) -> None:
         if position is None or not 0 <= position < len(self._rows):

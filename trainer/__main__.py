@@ -69,15 +69,11 @@ def cmd_release(args: argparse.Namespace) -> int:
 
     The last checkpoint is exported, not the "best": the evaluation during training runs on
     the benchmark's held-out codes, and choosing by it would tune on the test split."""
-    import random
-
     from assets import ASSETS_DIR, DEFAULT_MODEL, KCD8
     from core.dictionary import load_dictionary
-    from core.index import attach_prebuilt
-    from core.search import open_searcher
-    from export.onnx_export import ExportConfig, export_int8
 
     from .bank import abbreviation_expansions, build_bank, write_bank
+    from .release import export_release_bundle
     from .train import base_checkpoint, train
     from .wise import interpolate_checkpoints
 
@@ -103,23 +99,10 @@ def cmd_release(args: argparse.Namespace) -> int:
         )
         print(f"interpolated with the base (WiSE-FT, alpha {args.alpha:g}): {checkpoint}")
     out = Path(args.bundle or DEFAULT_MODEL)
-    layers = json.loads((checkpoint / "config.json").read_text())["num_hidden_layers"]
-    names = sorted({t.text for _, t in load_dictionary(KCD8).terms()})
-    sample = random.Random(0).sample(names, 500)
-    manifest = export_int8(
-        ExportConfig(
-            checkpoint=checkpoint,
-            out=out,
-            quantize="int8",
-            max_length=config.max_length,
-            float_layers=min(6, layers),  # the first six FFN output projections stay float (or more)
-        ),
-        sample=sample,
-        most=layers,
+    manifest, searcher = export_release_bundle(
+        checkpoint, out, max_length=config.max_length, scratch=Path(args.output)
     )
     print(f"exported {out}: parity min {manifest.parity['min']:.4f} mean {manifest.parity['mean']:.4f}")
-    searcher = open_searcher(model=out, user_synonyms=Path(args.output) / "no-user-synonyms.tsv")
-    attach_prebuilt(out, texts=searcher.table.texts, vectors=searcher.index.vectors())
     print(f"stored {len(searcher.index)} prebuilt vectors in {out}")
     from core.confidence import calibrate
 
