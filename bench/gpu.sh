@@ -31,7 +31,7 @@ fi
 
 log "a short GPU training run of the release recipe, then export with parity"
 python -m trainer run --preset release --output runs/gpu-release --set max_steps=300 --set eval_every=0
-export-onnx runs/gpu-release/last --out runs/gpu-bundle --quantize int8 --max-length 32 --float-layers 6 \
+export-onnx runs/gpu-release/last --out runs/gpu-bundle --quantize int8 --max-length 32 \
   --sample-from assets/kcd8.tsv | tee runs/gpu-export.txt
 python - <<'PY'
 import json, pathlib

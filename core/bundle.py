@@ -42,6 +42,7 @@ class BundleManifest:
     quantization: str = "none"
     files: dict[str, str] = field(default_factory=dict)
     parity: dict[str, float] = field(default_factory=dict)
+    float_nodes: list[str] = field(default_factory=list)  # int8: MatMuls kept in float for parity
     schema_version: int = SCHEMA_VERSION
 
     def __post_init__(self) -> None:

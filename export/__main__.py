@@ -47,7 +47,6 @@ def cmd_export(args: argparse.Namespace) -> int:
         out=Path(args.out),
         quantize=args.quantize,
         max_length=args.max_length,
-        float_layers=args.float_layers,
     )
     manifest = export_onnx(config, sample=_sample(args.sample_from, args.sample_size))
     print(
@@ -111,14 +110,13 @@ def build_parser() -> argparse.ArgumentParser:
 def add_export_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("checkpoint", help="a checkpoint directory (trainer output, or any local HF encoder)")
     parser.add_argument("--out", required=True, help="bundle directory to write")
-    parser.add_argument("--quantize", choices=["none", "int8"], default="none")
-    parser.add_argument("--max-length", type=int, default=64)
     parser.add_argument(
-        "--float-layers",
-        type=int,
-        default=0,
-        help="int8: keep the FFN output projection of the first N layers in float (parity)",
+        "--quantize",
+        choices=["none", "int8"],
+        default="none",
+        help="int8 keeps in float the fewest MatMuls that hold the parity gate",
     )
+    parser.add_argument("--max-length", type=int, default=64)
     parser.add_argument("--sample-from", help="dictionary whose names make the parity sample")
     parser.add_argument("--sample-size", type=int, default=500)
     parser.set_defaults(run=cmd_export)

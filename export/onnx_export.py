@@ -7,10 +7,10 @@ against PyTorch on a sample of terms and refuses to write a bundle below the thr
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 import tempfile
 import warnings
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -54,7 +54,6 @@ class ExportConfig:
     quantize: str = "none"  # "none" or "int8"
     max_length: int = 64
     opset: int = 17
-    float_layers: int = 0  # int8: keep the FFN output projection of the first N layers in float
 
     def __post_init__(self) -> None:
         if self.quantize not in MIN_PARITY:
@@ -160,20 +159,20 @@ def _half_embeddings(path: Path) -> None:
     onnx.save(model, str(path))
 
 
-def _quantize(source: Path, target: Path, float_layers: int = 0) -> None:
-    """int8 weights for the MatMuls and fused Attention nodes (per channel), fp16 word
-    embeddings (int8 ones cost too much parity). Fine-tuned encoders lose parity mostly in
-    the FFN output projections of their first layers, whose inputs (GELU outputs) have
-    outliers: `float_layers` keeps those of the first N layers in float32."""
+def _matmuls(path: Path) -> list[str]:
+    import onnx
+
+    return [
+        n.name for n in onnx.load(str(path), load_external_data=False).graph.node if n.op_type == "MatMul"
+    ]
+
+
+def _quantize(source: Path, target: Path, float_nodes: Sequence[str] = ()) -> None:
+    """int8 weights (per channel) for the MatMuls and fused Attention nodes except
+    `float_nodes`, fp16 word embeddings (int8 ones cost too much parity)."""
     import onnx
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
-    matmuls = [
-        n.name for n in onnx.load(str(source), load_external_data=False).graph.node if n.op_type == "MatMul"
-    ]
-    keep = [n for n in matmuls for i in range(float_layers) if f"layer.{i}/output/dense/" in n]
-    if float_layers and len(keep) != float_layers:
-        raise ValueError(f"found {len(keep)} FFN output projections for float_layers={float_layers}")
     quantize_dynamic(
         str(source),
         str(target),
@@ -181,10 +180,37 @@ def _quantize(source: Path, target: Path, float_layers: int = 0) -> None:
         per_channel=True,
         reduce_range=False,
         op_types_to_quantize=["MatMul", "Attention"],
-        nodes_to_exclude=keep,
+        nodes_to_exclude=list(float_nodes),
         extra_options={"DefaultTensorType": onnx.TensorProto.FLOAT},  # types behind fused nodes
     )
     _half_embeddings(target)
+
+
+def _mixed_int8(model, fp32: Path, bundle: Path, write_manifest, texts: list[str]) -> tuple[str, ...]:
+    """Quantize `fp32` into `bundle`/model.onnx, keeping float only the MatMuls that the
+    parity gate needs. A fine-tuned encoder loses parity in a few projections whose inputs
+    carry outlier channels (measured on release 2's weights: layer 0's FFN input projection
+    alone took the minimum cosine to 0.971, most others cost < 0.001). Each MatMul is
+    quantized alone to rank them by the cosine they cost; the worst are kept in float, one
+    at a time, until the gate holds. Returns the names kept in float."""
+    target = bundle / "model.onnx"
+
+    def measured(float_nodes: Sequence[str], sample: list[str]) -> float:
+        _quantize(fp32, target, float_nodes)
+        write_manifest(tuple(float_nodes))
+        return parity(model, bundle, sample)["min"]
+
+    if measured((), texts) >= MIN_PARITY["int8"]:
+        return ()
+    matmuls = _matmuls(fp32)
+    probe = texts[:100]
+    cost = {name: measured([m for m in matmuls if m != name], probe) for name in matmuls}
+    ranked = sorted(matmuls, key=cost.__getitem__)
+    for count in range(1, len(ranked) + 1):
+        if measured(ranked[:count], texts) >= MIN_PARITY["int8"]:
+            log.info("int8 with %d MatMuls in float: %s", count, ", ".join(ranked[:count]))
+            return tuple(ranked[:count])
+    return tuple(ranked)
 
 
 def parity(model, bundle: Path, texts: list[str]) -> dict[str, float]:
@@ -204,6 +230,7 @@ def parity(model, bundle: Path, texts: list[str]) -> dict[str, float]:
 
 def export_onnx(config: ExportConfig, *, sample: list[str] | None = None) -> BundleManifest:
     """Write a bundle for `config.checkpoint` to `config.out` (atomically) and return its manifest.
+    int8 keeps in float the fewest MatMuls that hold the parity gate (`_mixed_int8`).
 
     Raises:
         ParityError: the minimum cosine over `sample` is below 0.999 (fp32) or 0.98 (int8).
@@ -216,25 +243,32 @@ def export_onnx(config: ExportConfig, *, sample: list[str] | None = None) -> Bun
     texts = list(sample or DEFAULT_SAMPLE)
     with atomic_dir(config.out) as tmp:
         _save_tokenizer(config.checkpoint, tmp / "tokenizer.json")
+
+        def write_manifest(float_nodes: tuple[str, ...] = (), **extra) -> BundleManifest:
+            manifest = BundleManifest(
+                pooling=model.spec.pooling,
+                max_length=config.max_length,
+                dim=model.dim,
+                prefix=model.spec.prefix,
+                source=str(config.checkpoint),
+                quantization=config.quantize,
+                files={name: sha256_file(tmp / name) for name in ("model.onnx", "tokenizer.json")},
+                float_nodes=list(float_nodes),
+                **extra,
+            )
+            (tmp / MANIFEST).write_text(manifest.to_json())
+            return manifest
+
         with tempfile.TemporaryDirectory() as scratch:
             fp32 = Path(scratch) / "model.onnx"
             _export_graph(model, fp32, config.opset)
             _fuse(fp32, model.backbone.config)
             if config.quantize == "int8":
-                _quantize(fp32, tmp / "model.onnx", config.float_layers)
+                float_nodes = _mixed_int8(model, fp32, tmp, write_manifest, texts)
             else:
                 fp32.replace(tmp / "model.onnx")
-        files = {name: sha256_file(tmp / name) for name in ("model.onnx", "tokenizer.json")}
-        manifest = BundleManifest(
-            pooling=model.spec.pooling,
-            max_length=config.max_length,
-            dim=model.dim,
-            prefix=model.spec.prefix,
-            source=str(config.checkpoint),
-            quantization=config.quantize,
-            files=files,
-        )
-        (tmp / MANIFEST).write_text(manifest.to_json())
+                float_nodes = ()
+        write_manifest(float_nodes)
         measured = parity(model, tmp, texts)
         log.info(
             "parity vs PyTorch on %d texts: min cosine %.6f, mean %.6f",
@@ -247,25 +281,4 @@ def export_onnx(config: ExportConfig, *, sample: list[str] | None = None) -> Bun
                 f"min cosine {measured['min']:.6f} over {measured['n']} texts is below "
                 f"{MIN_PARITY[config.quantize]} for quantization {config.quantize!r}; bundle not written"
             )
-        manifest = BundleManifest(**{**manifest.__dict__, "parity": measured})
-        (tmp / MANIFEST).write_text(manifest.to_json())
-    return manifest
-
-
-def export_int8(config: ExportConfig, *, sample: list[str] | None = None, most: int = 12) -> BundleManifest:
-    """An int8 export that keeps more FFN output projections in float (two more layers at a
-    time, up to `most`) until the parity gate holds: interpolated (WiSE-FT) weights can carry
-    larger activation outliers than the model they came from."""
-    layers = config.float_layers
-    while True:
-        try:
-            manifest = export_onnx(
-                dataclasses.replace(config, quantize="int8", float_layers=layers), sample=sample
-            )
-            log.info("int8 with the first %d FFN output projections in float", layers)
-            return manifest
-        except ParityError:
-            if layers >= most:
-                raise
-            log.warning("parity failed with %d float layers; trying %d", layers, min(layers + 2, most))
-            layers = min(layers + 2, most)
+        return write_manifest(float_nodes, parity=measured)

@@ -3,7 +3,6 @@ beside it, as `trainer release` ships it and `bench/wise_sweep.py` compares alph
 
 from __future__ import annotations
 
-import json
 import random
 from pathlib import Path
 
@@ -14,28 +13,20 @@ from core.search import Searcher
 def export_release_bundle(
     checkpoint: Path, out: Path, *, max_length: int, scratch: Path
 ) -> tuple[BundleManifest, Searcher]:
-    """Export `checkpoint` to `out` (int8, the first six FFN output projections in float, more
-    when the parity gate on 500 KCD-8 names needs them) and store the vectors of every KCD-8,
+    """Export `checkpoint` to `out` (int8, with the fewest MatMuls in float that hold the parity
+    gate on 500 KCD-8 names) and store the vectors of every KCD-8,
     curated and bank name in it. Returns the manifest and a searcher over the new bundle
     (`scratch`: a folder for its empty local-synonym file)."""
     from assets import KCD8
     from core.dictionary import load_dictionary
     from core.index import attach_prebuilt
     from core.search import open_searcher
-    from export.onnx_export import ExportConfig, export_int8
+    from export.onnx_export import ExportConfig, export_onnx
 
-    layers = json.loads((checkpoint / "config.json").read_text())["num_hidden_layers"]
     names = sorted({t.text for _, t in load_dictionary(KCD8).terms()})
-    manifest = export_int8(
-        ExportConfig(
-            checkpoint=checkpoint,
-            out=out,
-            quantize="int8",
-            max_length=max_length,
-            float_layers=min(6, layers),
-        ),
+    manifest = export_onnx(
+        ExportConfig(checkpoint=checkpoint, out=out, quantize="int8", max_length=max_length),
         sample=random.Random(0).sample(names, 500),
-        most=layers,
     )
     searcher = open_searcher(model=out, user_synonyms=scratch / "no-user-synonyms.tsv")
     attach_prebuilt(out, texts=searcher.table.texts, vectors=searcher.index.vectors())
