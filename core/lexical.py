@@ -113,19 +113,21 @@ class CharNgramIndex:
     def scores(self, query: str) -> np.ndarray:
         """Cosine similarity of the query to every text (zeros where nothing is shared).
         The query's norm counts all its n-grams, those no text has included."""
-        ids, weights, q_norm = [], [], 0.0
+        starts, ends, query_weights, q_norm = [], [], [], 0.0
         for gram, tf in char_ngrams(query).items():
             weight = tf * self.gram_idf(gram)
             q_norm += weight * weight
             g = self.vocab.get(gram)
-            if g is None:
-                continue
-            start, end = self.offsets[g], self.offsets[g + 1]
-            ids.append(self.doc_ids[start:end])
-            weights.append(weight * self.weights[start:end].astype(np.float32))
-        if not ids:
+            if g is not None:
+                starts.append(self.offsets[g])
+                ends.append(self.offsets[g + 1])
+                query_weights.append(weight)
+        if not starts:
             return np.zeros(self.size, dtype=np.float32)
-        out = np.bincount(np.concatenate(ids), np.concatenate(weights), minlength=self.size)
+        ids = np.concatenate([self.doc_ids[a:b] for a, b in zip(starts, ends)])
+        weights = np.concatenate([self.weights[a:b] for a, b in zip(starts, ends)]).astype(np.float32)
+        weights *= np.repeat(np.array(query_weights, dtype=np.float32), np.subtract(ends, starts))
+        out = np.bincount(ids, weights, minlength=self.size)
         return (out / (self.norms * math.sqrt(q_norm))).astype(np.float32)
 
     def top(self, query: str, k: int) -> tuple[np.ndarray, np.ndarray]:
