@@ -94,8 +94,10 @@ def open_index(
     *,
     cache: Path | None = None,
     progress: Progress | None = None,
+    prebuilt: bool = True,
 ) -> TermIndex:
-    """Load the cached index for this dictionary and bundle, or build and cache it."""
+    """Load the cached index for this dictionary and bundle, or build and cache it (from the
+    bundle's prebuilt vectors where it has them, unless `prebuilt` is False)."""
     fingerprint = dictionary.fingerprint()
     directory = (cache or cache_dir()) / "index" / index_key(fingerprint, embedder.fingerprint())
     try:
@@ -103,6 +105,8 @@ def open_index(
     except IndexStaleError as exc:
         log.info("building the index (%s)", exc)
     vectors, found = load_prebuilt(embedder.directory, table.texts)
+    if not prebuilt:
+        found[:] = False
     if found.all() and len(table):
         log.info("building the index from the bundle's prebuilt vectors")
     else:

@@ -340,6 +340,18 @@ def test_prebuilt_vectors_in_the_bundle_skip_embedding(small_kcd, tiny_bundle, c
     row = third.table.texts.index("lc")
     expected = Embedder(bundle).encode("LC")
     assert float(third.index.vectors([row])[0] @ expected) > 0.999
+    # the benchmark's build "with embedding" ignores the prebuilt vectors: every name is embedded
+    from core.search import open_index
+
+    open_index(
+        other,
+        third.table,
+        Embedder(bundle),
+        cache=tmp_path / "fourth",
+        progress=lambda done, total: embedded.append(total) or True,
+        prebuilt=False,
+    )
+    assert embedded[-1] == len(third.table)
     attach_prebuilt(bundle, texts=[], vectors=np.zeros((0, expected.shape[0]), dtype=np.float32))
     assert load_prebuilt(bundle, ["lc"])[1].tolist() == [False]  # an empty store finds nothing
 
