@@ -237,6 +237,23 @@ def test_char_ngram_index_is_spacing_insensitive_and_tolerates_typos():
     assert np.isclose(index.scores("간경화증")[3], 1.0)
 
 
+def test_char_ngram_top_k_is_the_k_best_scores_in_order():
+    """`top` returns exactly k texts (all when k ≥ size), the k highest cosines, best first
+    (mutation testing found that any k, order or partition point passed)."""
+    from core.lexical import CharNgramIndex
+
+    texts = ["급성 충수염", "만성 충수염", "충수 농양", "acute appendicitis", "간경화증", "간염", "충수염"]
+    index = CharNgramIndex(texts)
+    scores = index.scores("급성 충수염")
+    expected = np.argsort(-scores, kind="stable")
+    for k in (1, 2, 3, 6):
+        ids, top_scores = index.top("급성 충수염", k)
+        assert len(ids) == k and sorted(ids.tolist()) == sorted(expected[:k].tolist())
+        assert np.all(np.diff(top_scores) <= 0) and np.allclose(top_scores, scores[ids])
+    ids, top_scores = index.top("급성 충수염", 20)
+    assert len(ids) == len(texts) and ids[0] == 0 and np.all(np.diff(top_scores) <= 0)
+
+
 def test_fragment_names_are_shown_with_their_parent(searcher):
     hit = searcher.search("D13.4", 1)[0]  # KCD-8's own names: "간" / "Liver"
     assert hit.name_en.endswith("- Liver") and "neoplasm" in hit.name_en.lower()

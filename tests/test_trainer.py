@@ -11,7 +11,7 @@ from core.evaluation import held_out  # noqa: E402
 from tests.test_dictionary import write_kostom  # noqa: E402
 from trainer.config import resolve_config  # noqa: E402
 from trainer.loss import RECIPES, LossConfig, multi_similarity_loss  # noqa: E402
-from trainer.pairs import make_pairs, read_pairs, write_pairs  # noqa: E402
+from trainer.pairs import Pair, make_pairs, read_pairs, translation_pairs, write_pairs  # noqa: E402
 
 
 def unit(*rows):
@@ -100,6 +100,25 @@ def test_pairs_follow_the_reference_rules(tmp_path):
     write_pairs(pairs, tmp_path / "pairs.tsv")
     assert (tmp_path / "pairs.tsv").read_text().startswith("sent0\tsent1\tlabel\n")
     assert read_pairs(tmp_path / "pairs.tsv") == pairs
+
+
+def test_translation_pairs_are_normalised_deduplicated_and_never_excluded_texts():
+    rows = [
+        ("ko", "en"),  # a header row
+        ("간경화", "Liver Cirrhosis"),
+        ("간경화", "liver  cirrhosis"),  # the same pair once normalised
+        ("충수염", "appendicitis"),  # its Korean side is excluded
+        ("폐렴", "pneumonia"),  # its English side is excluded
+        ("", "empty"),
+        ("빈칸", ""),
+        ("liver", "간"),  # the sides swapped: Korean must be Korean, English English
+        ("대상포진", "herpes zoster"),
+    ]
+    pairs = translation_pairs(rows, exclude={"충수염", "pneumonia"})
+    assert pairs == [
+        Pair("간경화", "liver cirrhosis", "translation:liver cirrhosis"),
+        Pair("대상포진", "herpes zoster", "translation:herpes zoster"),
+    ]
 
 
 def test_kcd_training_pairs_never_contain_held_out_codes():
