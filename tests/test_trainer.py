@@ -112,6 +112,8 @@ def test_translation_pairs_are_normalised_deduplicated_and_never_excluded_texts(
         ("", "empty"),
         ("빈칸", ""),
         ("liver", "간"),  # the sides swapped: Korean must be Korean, English English
+        ("liver", "cirrhosis"),  # English on both sides
+        ("간", "간경화"),  # Korean on both sides
         ("대상포진", "herpes zoster"),
     ]
     pairs = translation_pairs(rows, exclude={"충수염", "pneumonia"})
