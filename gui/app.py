@@ -17,6 +17,7 @@ from PySide6.QtWidgets import (
     QAbstractItemView,
     QComboBox,
     QFileDialog,
+    QGridLayout,
     QHBoxLayout,
     QHeaderView,
     QInputDialog,
@@ -146,9 +147,9 @@ class DetailPane(QWidget):
         self.copy_ko = QPushButton("Copy Korean")
         self.copy_en = QPushButton("Copy English")
         self.add = QPushButton("Add synonym…")
-        buttons = QHBoxLayout()
-        for button in (self.copy_code, self.copy_ko, self.copy_en, self.add):
-            buttons.addWidget(button)
+        buttons = QGridLayout()  # two by two: four labels in a row do not fit a narrow pane
+        for i, button in enumerate((self.copy_code, self.copy_ko, self.copy_en, self.add)):
+            buttons.addWidget(button, i // 2, i % 2)
         layout = QVBoxLayout(self)
         layout.addWidget(self.title)
         layout.addWidget(self.body, 1)

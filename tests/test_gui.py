@@ -379,6 +379,8 @@ def test_layout_fits_800_by_600_and_the_splitter_is_remembered(qtbot, window_fac
     qtbot.wait(50)
     widths = sum(window.table.columnWidth(c) for c in range(5))
     assert widths <= window.table.viewport().width() + 2  # Matched and Score stay in view
+    for button in (window.detail.copy_code, window.detail.copy_ko, window.detail.copy_en, window.detail.add):
+        assert button.width() >= button.sizeHint().width()  # no label cut off ("dd synonym…")
     window.splitter.setSizes([500, 300])
     window.splitter.splitterMoved.emit(500, 1)
     again = window_factory()
