@@ -40,34 +40,59 @@ class CharNgramIndex:
     """Cosine similarity of TF-IDF character n-gram vectors, via an inverted index
     (postings stored as one CSR-style array: gram → slice of doc ids and weights)."""
 
+    CHUNK = 8192  # texts whose postings are gathered at once while building
+
     def __init__(self, texts: Sequence[str], *, idf_from: CharNgramIndex | None = None) -> None:
         """Index `texts`; with `idf_from`, weight n-grams by that index's IDF, so that scores
         of these texts compare with that index's (local synonyms beside the dictionary)."""
         self.reference = idf_from
         vocab: dict[str, int] = {}
-        docs, grams = array("i"), array("i")  # compact: a list of ints would cost ~100 MB at peak
-        for doc, text in enumerate(texts):
-            key = _key(text)
-            for n in NGRAMS:
-                for i in range(max(1, len(key) - n + 1)):
-                    grams.append(vocab.setdefault(key[i : i + n], len(vocab)))
-                    docs.append(doc)
+        grams, docs, counts = [], [], []
+        for start in range(0, len(texts), self.CHUNK):  # bounded memory: a (gram, doc) pair lies in one chunk
+            chunk = self._postings(texts[start : start + self.CHUNK], start, vocab)
+            for part, array_ in zip((grams, docs, counts), chunk):
+                part.append(array_)
         self.size, self.vocab = len(texts), vocab
-        pairs = np.frombuffer(grams, dtype=np.int32).astype(np.int64) * max(1, self.size)
-        pairs += np.frombuffer(docs, dtype=np.int32)
-        del grams, docs
-        unique, tf = np.unique(pairs, return_counts=True)  # sorted by gram, then doc
-        gram_of, doc_of = np.divmod(unique, max(1, self.size))
+        gram_of = np.concatenate(grams) if grams else np.zeros(0, dtype=np.int32)
+        doc_of = np.concatenate(docs) if docs else np.zeros(0, dtype=np.int32)
+        tf = np.concatenate(counts) if counts else np.zeros(0, dtype=np.int32)
+        del grams, docs, counts
+        order = np.argsort(gram_of, kind="stable")  # by gram; docs stay ascending within one
+        gram_of, doc_of, tf = gram_of[order], doc_of[order], tf[order]
+        del order
         if idf_from is None:
             df = np.bincount(gram_of, minlength=len(vocab))
             self.idf = (np.log((1 + self.size) / (1 + df)) + 1.0).astype(np.float32)
         else:
             self.idf = np.array([idf_from.gram_idf(g) for g in vocab], dtype=np.float32)
-        self.doc_ids = doc_of.astype(np.int32)
-        self.weights = (tf * self.idf[gram_of]).astype(np.float16)  # half the memory; ranks the same
+        self.doc_ids = doc_of
         self.offsets = np.searchsorted(gram_of, np.arange(len(vocab) + 1))
-        norms = np.bincount(self.doc_ids, self.weights.astype(np.float64) ** 2, minlength=self.size)
+        self.weights = np.empty(len(tf), dtype=np.float16)  # half the memory; ranks the same
+        norms = np.zeros(self.size)
+        for a in range(0, len(tf), 1 << 20):  # in slices: float64 temporaries of every posting cost ~200 MB
+            b = a + (1 << 20)
+            self.weights[a:b] = tf[a:b].astype(np.float32) * self.idf[gram_of[a:b]]
+            norms += np.bincount(doc_of[a:b], self.weights[a:b].astype(np.float64) ** 2, minlength=self.size)
         self.norms = np.sqrt(np.maximum(norms, 1e-12)).astype(np.float32)
+
+    @staticmethod
+    def _postings(texts: Sequence[str], first: int, vocab: dict[str, int]) -> tuple[np.ndarray, ...]:
+        """(gram ids, doc ids, counts) of the distinct (gram, doc) pairs of `texts`, whose doc
+        ids start at `first`, sorted by gram then doc; new n-grams are added to `vocab`."""
+        docs, grams = array("i"), array("i")  # compact: a list of ints would cost ~100 MB at peak
+        for doc, text in enumerate(texts, start=first):
+            key = _key(text)
+            for n in NGRAMS:
+                for i in range(max(1, len(key) - n + 1)):
+                    grams.append(vocab.setdefault(key[i : i + n], len(vocab)))
+                    docs.append(doc)
+        width = max(1, first + len(texts))
+        pairs = np.frombuffer(grams, dtype=np.int32).astype(np.int64) * width
+        pairs += np.frombuffer(docs, dtype=np.int32)
+        unique, tf = np.unique(pairs, return_counts=True)
+        gram_of, doc_of = np.divmod(unique, width)
+        tf = np.minimum(tf, np.iinfo(np.uint16).max).astype(np.uint16)  # 65,535 repeats in one name: enough
+        return gram_of.astype(np.int32), doc_of.astype(np.int32), tf
 
     def save(self, path: str | Path, *, key: str) -> None:
         """Write the index to one .npz file (atomically), tagged with `key` (what it was built

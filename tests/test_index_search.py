@@ -268,6 +268,21 @@ def test_char_ngram_top_k_is_the_k_best_scores_in_order():
     assert len(ids) == len(texts) and ids[0] == expected[0] and np.all(np.diff(top_scores) <= 0)
 
 
+def test_char_ngram_index_built_in_chunks_equals_one_built_at_once(monkeypatch):
+    """The build gathers postings a chunk of texts at a time (bounded memory); the index is the
+    same whatever the chunk size, repeated n-grams and duplicate texts included."""
+    from core.lexical import ARRAYS, CharNgramIndex
+
+    texts = ["급성 충수염", "acute appendicitis", "aaaa aaaa", "충수염", "급성 충수염", "간경화증", "", "x"]
+    whole = CharNgramIndex(texts)
+    monkeypatch.setattr(CharNgramIndex, "CHUNK", 3)
+    chunked = CharNgramIndex(texts)
+    assert chunked.vocab == whole.vocab
+    for name in ARRAYS:
+        assert np.array_equal(getattr(chunked, name), getattr(whole, name)), name
+    assert np.isclose(chunked.scores("aaaa")[2], whole.scores("aaaa")[2])
+
+
 def test_fragment_names_are_shown_with_their_parent(searcher):
     hit = searcher.search("D13.4", 1)[0]  # KCD-8's own names: "간" / "Liver"
     assert hit.name_en.endswith("- Liver") and "neoplasm" in hit.name_en.lower()
