@@ -55,7 +55,7 @@ class CharNgramIndex:
         self.size, self.vocab = len(texts), vocab
         gram_of = np.concatenate(grams) if grams else np.zeros(0, dtype=np.int32)
         doc_of = np.concatenate(docs) if docs else np.zeros(0, dtype=np.int32)
-        tf = np.concatenate(counts) if counts else np.zeros(0, dtype=np.int32)
+        tf = np.concatenate(counts) if counts else np.zeros(0, dtype=np.uint16)
         del grams, docs, counts
         order = np.argsort(gram_of, kind="stable")  # by gram; docs stay ascending within one
         gram_of, doc_of, tf = gram_of[order], doc_of[order], tf[order]

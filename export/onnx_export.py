@@ -186,31 +186,36 @@ def _quantize(source: Path, target: Path, float_nodes: Sequence[str] = ()) -> No
     _half_embeddings(target)
 
 
-def _mixed_int8(model, fp32: Path, bundle: Path, write_manifest, texts: list[str]) -> tuple[str, ...]:
+def _mixed_int8(
+    model, fp32: Path, bundle: Path, write_manifest, texts: list[str]
+) -> tuple[tuple[str, ...], dict]:
     """Quantize `fp32` into `bundle`/model.onnx, keeping float only the MatMuls that the
     parity gate needs. A fine-tuned encoder loses parity in a few projections whose inputs
     carry outlier channels (measured on release 2's weights: layer 0's FFN input projection
-    alone took the minimum cosine to 0.971, most others cost < 0.001). Each MatMul is
-    quantized alone to rank them by the cosine they cost; the worst are kept in float, one
-    at a time, until the gate holds. Returns the names kept in float."""
+    alone took the minimum cosine to 0.971, every other one cost less than 0.01). Each MatMul
+    is quantized alone to rank them by the cosine they cost; the worst are kept in float, one
+    at a time, until the gate holds. Returns the names kept in float and the parity over
+    `texts` of the model written."""
     target = bundle / "model.onnx"
 
-    def measured(float_nodes: Sequence[str], sample: list[str]) -> float:
+    def measured(float_nodes: Sequence[str], sample: list[str]) -> dict:
         _quantize(fp32, target, float_nodes)
         write_manifest(tuple(float_nodes))
-        return parity(model, bundle, sample)["min"]
+        return parity(model, bundle, sample)
 
-    if measured((), texts) >= MIN_PARITY["int8"]:
-        return ()
+    result = measured((), texts)
+    if result["min"] >= MIN_PARITY["int8"]:
+        return (), result
     matmuls = _matmuls(fp32)
     probe = texts[:100]
-    cost = {name: measured([m for m in matmuls if m != name], probe) for name in matmuls}
-    ranked = sorted(matmuls, key=cost.__getitem__)
+    cost = {name: measured([m for m in matmuls if m != name], probe)["min"] for name in matmuls}
+    ranked, count = sorted(matmuls, key=cost.__getitem__), 0
     for count in range(1, len(ranked) + 1):
-        if measured(ranked[:count], texts) >= MIN_PARITY["int8"]:
+        result = measured(ranked[:count], texts)
+        if result["min"] >= MIN_PARITY["int8"]:
             log.info("int8 with %d MatMuls in float: %s", count, ", ".join(ranked[:count]))
-            return tuple(ranked[:count])
-    return tuple(ranked)
+            break
+    return tuple(ranked[:count]), result
 
 
 def parity(model, bundle: Path, texts: list[str]) -> dict[str, float]:
@@ -264,12 +269,12 @@ def export_onnx(config: ExportConfig, *, sample: list[str] | None = None) -> Bun
             _export_graph(model, fp32, config.opset)
             _fuse(fp32, model.backbone.config)
             if config.quantize == "int8":
-                float_nodes = _mixed_int8(model, fp32, tmp, write_manifest, texts)
+                float_nodes, measured = _mixed_int8(model, fp32, tmp, write_manifest, texts)
             else:
                 fp32.replace(tmp / "model.onnx")
                 float_nodes = ()
-        write_manifest(float_nodes)
-        measured = parity(model, tmp, texts)
+                write_manifest()
+                measured = parity(model, tmp, texts)
         log.info(
             "parity vs PyTorch on %d texts: min cosine %.6f, mean %.6f",
             measured["n"],
