@@ -22,6 +22,7 @@ from .fsutil import file_lock, write_atomic
 from .index import TermIndex, VectorStore, cache_dir, data_dir, index_key, load_prebuilt
 from .lexical import CharNgramIndex
 from .text import compact, from_dubeolsik, normalize
+from .translate import WordTranslations
 
 log = logging.getLogger(__name__)
 
@@ -169,10 +170,16 @@ class Searcher:
         progress: Progress | None = None,
         user_synonyms: Path | None = None,
         expansions: dict[str, str] | None = None,
+        translations: WordTranslations | None = None,
     ) -> None:
         self.dictionary = dictionary
         self.embedder = embedder
         self.expansions = expansions or {}
+        if translations is None:
+            translations = WordTranslations(
+                (c.name("ko"), c.name("en"), 1) for c in dictionary.concepts.values()
+            )
+        self.translations = translations
         self.table = TermTable(list(dictionary.terms()))
         self.cache = cache or cache_dir()
         self.index = open_index(dictionary, self.table, embedder, cache=cache, progress=progress)
@@ -291,9 +298,11 @@ class Searcher:
 
     def variants(self, query: str, hangul: str | None = None) -> list[str]:
         """The forms of a query that are searched: as typed (normalised), with abbreviations
-        written out, and, if it was typed with the keyboard in English mode, the Korean
-        (`hangul`, when the caller has it already)."""
-        variants = [normalize(query), self.expand(query)]
+        written out, a code-mixed query also wholly in English and wholly in Korean, and, if
+        it was typed with the keyboard in English mode, the Korean (`hangul`, when the caller
+        has it already)."""
+        expanded = self.expand(query)
+        variants = [normalize(query), expanded, *self.translations.renderings(expanded)]
         hangul = hangul or self.keyboard_slip(query)
         if hangul:
             variants.append(hangul)
@@ -468,7 +477,15 @@ def open_searcher(
     """
     import os
 
-    from assets import ABBREVIATIONS, BANK, BANK_ABBREVIATIONS, CURATED_SYNONYMS, DEFAULT_MODEL, KCD8
+    from assets import (
+        ABBREVIATIONS,
+        BANK,
+        BANK_ABBREVIATIONS,
+        BANK_TRANSLATIONS,
+        CURATED_SYNONYMS,
+        DEFAULT_MODEL,
+        KCD8,
+    )
 
     path = Path(dictionary) if dictionary else KCD8
     data = load_dictionary(path, format, **(dictionary_options or {}))
@@ -482,4 +499,16 @@ def open_searcher(
     expansions = {}
     for source in (BANK_ABBREVIATIONS, ABBREVIATIONS) if bank else (ABBREVIATIONS,):
         expansions.update({normalize(a): normalize(b) for a, b in read_synonyms(source)})  # curated wins
-    return Searcher(data, embedder, cache=cache, progress=progress, user_synonyms=user, expansions=expansions)
+    # words of code-mixed queries: the concepts' own names count twice the bank's term pairs
+    pairs = [(c.name("ko"), c.name("en"), 2) for c in data.concepts.values()]
+    if bank and is_kcd:
+        pairs += [(ko, en, 1) for ko, en in read_synonyms(BANK_TRANSLATIONS)]
+    return Searcher(
+        data,
+        embedder,
+        cache=cache,
+        progress=progress,
+        user_synonyms=user,
+        expansions=expansions,
+        translations=WordTranslations(pairs),
+    )

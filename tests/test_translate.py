@@ -1,0 +1,49 @@
+"""Code-mixed queries: word-for-word renderings in each language, and a search that uses them."""
+
+from __future__ import annotations
+
+from core.search import open_searcher
+from core.translate import WordTranslations, is_code_mixed
+
+
+def test_renderings_translate_each_word_into_the_other_language():
+    words = WordTranslations([("폐렴", "Pneumonia", 1), ("방사선", "radiation", 1), ("신생아", "newborn", 1)])
+    assert words.renderings("radiation 폐렴") == ["radiation pneumonia", "방사선 폐렴"]
+    # unknown words stay as typed; a rendering equal to the query is not repeated
+    assert words.renderings("신생아 sepsis") == ["newborn sepsis"]
+    assert words.renderings("방사선 폐렴") == [] and words.renderings("radiation pneumonia") == []
+    assert is_code_mixed("rt. 주상골 fx") and not is_code_mixed("주상골 골절 2")
+
+
+def test_the_most_frequent_translation_wins_and_long_names_are_no_words():
+    words = WordTranslations(
+        [
+            ("탈구", "clean bench", 1),
+            ("탈구", "dislocation", 1),
+            ("탈구", "dislocation", 1),
+            ("폐렴", "pneumonia of the left lower lobe", 5),  # four words: not a translation of one
+            ("간 경화", "cirrhosis", 1),  # two Korean words: a translation of the English word
+        ]
+    )
+    assert words.ko_en == {"탈구": "dislocation"}
+    assert words.en_ko == {"dislocation": "탈구", "cirrhosis": "간 경화"}
+    # ties go to the pair seen first
+    assert WordTranslations([("a형", "x", 1), ("위", "stomach", 1), ("위", "gastric", 1)]).ko_en["위"] == "stomach"
+
+
+def test_a_code_mixed_query_is_searched_in_each_language(tmp_path, tiny_bundle, cache):
+    table = tmp_path / "terms.tsv"
+    rows = [
+        ("P1", "폐렴", "ko"),
+        ("P1", "pneumonia", "en"),
+        ("P2", "방사선 폐렴", "ko"),
+        ("P2", "radiation pneumonia", "en"),
+        ("R1", "방사선", "ko"),
+        ("R1", "radiation", "en"),
+        ("X1", "radiation 폐렴 검사", "ko"),
+    ]
+    table.write_text("code\tterm\tlang\n" + "".join(f"{c}\t{t}\t{lang}\n" for c, t, lang in rows), encoding="utf-8")
+    searcher = open_searcher(table, model=tiny_bundle, cache=cache, user_synonyms=tmp_path / "none.tsv")
+    assert searcher.variants("radiation 폐렴")[-2:] == ["radiation pneumonia", "방사선 폐렴"]
+    best = searcher.search("radiation 폐렴", 2)[0]
+    assert best.code == "P2" and best.lexical == 1.0
