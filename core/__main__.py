@@ -325,7 +325,10 @@ def main(argv: list[str] | None = None) -> int:
 
     calibrate = sub.add_parser("calibrate", help="fit the bundle's confidence levels on generated queries")
     calibrate.add_argument(
-        "--queries", type=positive, default=3000, help="damaged names and nonsense strings, each"
+        "--queries",
+        type=positive,
+        default=3000,
+        help="generated names (damaged or hidden) and nonsense strings, each",
     )
     calibrate.add_argument("--report", help="also write the reliability report (JSON) here")
     common(calibrate)

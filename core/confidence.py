@@ -2,11 +2,13 @@
 coder reads (high / medium / low / no good match).
 
 A logistic model over features of the match (the fused score, its margin over the next concept,
-the dense and lexical cosines, the shape of the query) is fitted by `python -m core calibrate`
-on queries generated from the dictionary alone: its names slightly damaged (typos, words
-dropped, spacing), whose right answer is known, and strings that name nothing (random
-letters, jamo and digits). The dev query sets are never used. The fitted model lives in the
-bundle (`calibration.json`), because scores depend on the model.
+the dense and lexical cosines, the shape of the query) is fitted by
+`python -m core calibrate` on queries generated from the dictionary alone: its names slightly
+damaged (typos, words dropped, spacing) and its names searched with their own text hidden from
+the index (a synonym the dictionary does not hold, found through the concept's other names, as
+the long tail of what users type is), whose right answers are known, and strings that name
+nothing (random letters, jamo and digits). The dev query sets are never used. The fitted model
+lives in the bundle (`calibration.json`), because scores depend on the model.
 """
 
 from __future__ import annotations
@@ -129,9 +131,14 @@ def damaged(name: str, rng: random.Random) -> str:
     return name[:i] + rng.choice(pool.replace(name[i], "")) + name[i + 1 :]
 
 
-def top_features(searcher, query: str) -> tuple[np.ndarray, str] | None:
-    """The features and code of a query's best concept, when it is a dense match."""
-    hits = searcher.search(query, 2)
+def top_features(searcher, query: str, hide: bool = False) -> tuple[np.ndarray, str] | None:
+    """The features and code of a query's best concept, when it is a dense match; with `hide`,
+    the query's own text (and its spacing variants) takes no part in matching (a name searched as an unseen synonym)."""
+    searcher.hidden = frozenset(searcher.table.exact.get(compact(query), []) if hide else [])
+    try:
+        hits = searcher.search(query, 2)
+    finally:
+        searcher.hidden = frozenset()
     if not hits or hits[0].match != "dense":
         return None
     following = hits[1].score if len(hits) > 1 else 0.0
@@ -141,7 +148,7 @@ def top_features(searcher, query: str) -> tuple[np.ndarray, str] | None:
 
 
 def fit(
-    top: Callable[[str], tuple[np.ndarray, str] | None],
+    top: Callable[[str, bool], tuple[np.ndarray, str] | None],
     names: Sequence[tuple[str, str]],
     *,
     positives: int = 3000,
@@ -153,25 +160,28 @@ def fit(
     """Fit the calibration on generated queries.
 
     Args:
-        top: features and code of a query's best dense match (`top_features` on an
-            uncalibrated searcher), None for a code or exact match.
-        names: (code, name) pairs of the dictionary to damage; a damaged name's answer is right
-            when it is in the name's 3-character category (the dev sets' rule).
+        top: features and code of a query's best dense match, the query's own text hidden
+            when the flag is set (`top_features` on an uncalibrated searcher), None for a code
+            or exact match.
+        names: (code, name) pairs of the dictionary; each positive is a name damaged or, every
+            other one, searched with its text hidden; the answer is right when it is in the
+            name's 3-character category (the dev sets' rule).
         none_rate: the share of nonsense queries that must fall under "no good match".
     """
     rng = random.Random(seed)
     rows, labels, kinds = [], [], []
     total = positives + negatives
     for done, (code, name) in enumerate(rng.sample(list(names), min(positives, len(names))), start=1):
-        found = top(damaged(name, rng))
+        hidden = done % 2 == 0
+        found = top(name, True) if hidden else top(damaged(name, rng), False)
         if found is not None:
             rows.append(found[0])
             labels.append(float(found[1][:3] == code[:3]))
-            kinds.append("name")
+            kinds.append("hidden" if hidden else "damaged")
         if progress is not None and done % 100 == 0:
             progress(done, total)
     for done in range(negatives):
-        found = top(nonsense(rng))
+        found = top(nonsense(rng), False)
         if found is not None:
             rows.append(found[0])
             labels.append(0.0)
@@ -193,7 +203,7 @@ def fit(
     bins = np.linspace(0, 1, 11)
     which = np.clip(np.digitize(p, bins) - 1, 0, 9)
     report = {
-        "queries": {"damaged_names": int((~is_nonsense).sum()), "nonsense": int(is_nonsense.sum())},
+        "queries": {kind: kinds.count(kind) for kind in ("damaged", "hidden", "nonsense")},
         "features": list(FEATURES),
         "reliability": [
             {
@@ -205,9 +215,13 @@ def fit(
             for i in range(10)
         ],
         "nonsense_no_good_match": float((p[is_nonsense] < none_below).mean()) if is_nonsense.any() else None,
-        "damaged_right_above_low": float(
-            (p[~is_nonsense][y[~is_nonsense] == 1] >= calibration.medium_from).mean()
-        ),
+        **{
+            f"{kind}_right_above_low": float(
+                (p[(np.array(kinds) == kind) & (y == 1)] >= calibration.medium_from).mean()
+            )
+            for kind in ("damaged", "hidden")
+            if ((np.array(kinds) == kind) & (y == 1)).any()
+        },
     }
     return calibration, report
 
@@ -218,7 +232,11 @@ def calibrate(searcher, *, queries: int = 3000, progress: Callable[[int, int], o
     searcher.calibration = None  # fit on raw features
     names = [(code, t.text) for code, t in searcher.dictionary.terms() if t.source != "user"]
     calibration, report = fit(
-        lambda q: top_features(searcher, q), names, positives=queries, negatives=queries, progress=progress
+        lambda q, hide: top_features(searcher, q, hide),
+        names,
+        positives=queries,
+        negatives=queries,
+        progress=progress,
     )
     calibration.save(searcher.embedder.directory, report=report)
     searcher.calibration = calibration

@@ -185,6 +185,9 @@ class Searcher:
         self.index = open_index(dictionary, self.table, embedder, cache=cache, progress=progress)
         self.lexical = open_lexical(dictionary, self.table, cache=cache)
         self.calibration = Calibration.load(embedder.directory)
+        # texts of the table left out of matching: the calibration searches a name with its own
+        # text hidden, as a user types a synonym the dictionary does not hold
+        self.hidden: frozenset[int] = frozenset()
         self.codes = {c.replace(".", "").upper(): c for c in dictionary.concepts}
         self.user_file = user_synonyms
         self.user = TermTable([])
@@ -325,6 +328,14 @@ class Searcher:
         vectors = self.embedder.encode(variants)
         found = [self.index.knn(v, self.candidates) for v in vectors]
         lexical = np.maximum.reduce([self.lexical.scores(v) for v in variants])
+        if self.hidden:
+            hidden = np.fromiter(self.hidden, dtype=np.int64)
+            found = [
+                (labels[keep], scores[keep])
+                for labels, scores in found
+                for keep in [~np.isin(labels, hidden)]
+            ]
+            lexical[hidden] = 0.0
         top_lexical = np.argpartition(-lexical, min(self.candidates, len(lexical)) - 1)[: self.candidates]
         pool = np.unique(
             np.concatenate([labels for labels, _ in found] + [top_lexical[lexical[top_lexical] > 0]])
@@ -381,6 +392,8 @@ class Searcher:
         for key in keys:
             for table in (self.user, self.table):
                 for label in table.exact.get(key, []) if key else []:
+                    if table is self.table and label in self.hidden:
+                        continue
                     for code, term in table.owners[label]:
                         if wanted(code):
                             hits.setdefault(code, self._hit(code, term, 1.0, "exact"))

@@ -59,8 +59,8 @@ def main(bundle: str, out: str) -> None:
     painter.drawText(
         QRectF(0, 8, width, 20),
         Qt.AlignmentFlag.AlignCenter,
-        f"Calibration on generated queries ({report['queries']['damaged_names']} damaged names, "
-        f"{report['queries']['nonsense']} nonsense); share right per band",
+        f"Share right per band: {report['queries']['damaged']} damaged names, "
+        f"{report['queries']['hidden']} hidden names, {report['queries']['nonsense']} nonsense",
     )
     painter.end()
     image.save(out)

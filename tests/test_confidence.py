@@ -20,7 +20,9 @@ def calibrated(small_kcd, tiny_bundle, cache, tmp_path):
     shutil.copytree(tiny_bundle, bundle)
     searcher = Searcher(load_dictionary(small_kcd), Embedder(bundle), cache=cache)
     names = [(code, t.text) for code, t in searcher.dictionary.terms()]
-    calibration, report = fit(lambda q: top_features(searcher, q), names, positives=150, negatives=150)
+    calibration, report = fit(
+        lambda q, hide: top_features(searcher, q, hide), names, positives=150, negatives=150
+    )
     calibration.save(bundle, report=report)
     return Searcher(load_dictionary(small_kcd), Embedder(bundle), cache=cache), report
 
@@ -56,3 +58,20 @@ def test_generated_queries_are_damaged_names_and_nonsense():
     variants = {damaged(name, rng) for _ in range(50)}
     assert name not in variants and len(variants) > 10
     assert all(1 <= len(nonsense(rng)) <= 12 for _ in range(50))
+
+
+def test_a_hidden_name_is_searched_as_an_unseen_synonym(small_kcd, tiny_bundle, cache):
+    searcher = Searcher(load_dictionary(small_kcd), Embedder(bundle := tiny_bundle), cache=cache)
+    name = "알콜성 간경변증"  # K70.3
+    assert top_features(searcher, name) is None  # an exact match: nothing to calibrate
+    x, code = top_features(searcher, name, hide=True)
+    own = searcher.table.texts.index(name)
+    vector = Embedder(bundle).encode(name)
+    assert float(x[2]) < float(searcher.index.vectors([own])[0] @ vector) - 1e-3  # not its own vector
+    assert searcher.hidden == frozenset() and searcher.search(name, 1)[0].match == "exact"
+
+
+def test_the_report_counts_each_kind_of_generated_query(calibrated):
+    _, report = calibrated
+    assert report["queries"]["hidden"] > 50 and report["queries"]["damaged"] > 50
+    assert 0.0 <= report["hidden_right_above_low"] <= 1.0

@@ -28,7 +28,10 @@ def test_the_most_frequent_translation_wins_and_long_names_are_no_words():
     assert words.ko_en == {"탈구": "dislocation"}
     assert words.en_ko == {"dislocation": "탈구", "cirrhosis": "간 경화"}
     # ties go to the pair seen first
-    assert WordTranslations([("a형", "x", 1), ("위", "stomach", 1), ("위", "gastric", 1)]).ko_en["위"] == "stomach"
+    assert (
+        WordTranslations([("a형", "x", 1), ("위", "stomach", 1), ("위", "gastric", 1)]).ko_en["위"]
+        == "stomach"
+    )
 
 
 def test_a_code_mixed_query_is_searched_in_each_language(tmp_path, tiny_bundle, cache):
@@ -42,7 +45,9 @@ def test_a_code_mixed_query_is_searched_in_each_language(tmp_path, tiny_bundle, 
         ("R1", "radiation", "en"),
         ("X1", "radiation 폐렴 검사", "ko"),
     ]
-    table.write_text("code\tterm\tlang\n" + "".join(f"{c}\t{t}\t{lang}\n" for c, t, lang in rows), encoding="utf-8")
+    table.write_text(
+        "code\tterm\tlang\n" + "".join(f"{c}\t{t}\t{lang}\n" for c, t, lang in rows), encoding="utf-8"
+    )
     searcher = open_searcher(table, model=tiny_bundle, cache=cache, user_synonyms=tmp_path / "none.tsv")
     assert searcher.variants("radiation 폐렴")[-2:] == ["radiation pneumonia", "방사선 폐렴"]
     best = searcher.search("radiation 폐렴", 2)[0]
