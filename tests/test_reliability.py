@@ -131,6 +131,22 @@ def test_an_index_manifest_edited_by_hand_is_stale(tmp_path):
         TermIndex.load(tmp_path / "i", dictionary="d", bundle="b")
 
 
+def test_an_index_manifest_with_a_valid_checksum_but_wrong_types_is_stale(tmp_path):
+    """A manifest written by a buggy or older build: its checksum holds, a field's type does not."""
+    from core.errors import IndexStaleError
+    from core.index import TermIndex, _checksum
+
+    TermIndex.from_vectors(np.eye(4, dtype=np.float32), dictionary="d", bundle="b").save(tmp_path / "i")
+    path = tmp_path / "i" / "manifest.json"
+    data = json.loads(path.read_text())
+    data.pop("checksum")
+    for field, value in (("count", "4"), ("dim", 4.0), ("files", ["index.bin"])):
+        changed = {**data, field: value}
+        path.write_text(json.dumps({**changed, "checksum": _checksum(changed)}))
+        with pytest.raises(IndexStaleError, match="wrong type"):
+            TermIndex.load(tmp_path / "i", dictionary="d", bundle="b")
+
+
 def test_orphaned_temporary_folders_are_cleaned_up(tmp_path):
     from core.fsutil import atomic_dir
 

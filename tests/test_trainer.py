@@ -10,7 +10,7 @@ from core.dictionary import load_dictionary  # noqa: E402
 from core.evaluation import held_out  # noqa: E402
 from tests.test_dictionary import write_kostom  # noqa: E402
 from trainer.config import resolve_config  # noqa: E402
-from trainer.loss import RECIPES, LossConfig, multi_similarity_loss  # noqa: E402
+from trainer.loss import RECIPES, LossConfig, MultiSimilarityLoss, multi_similarity_loss  # noqa: E402
 from trainer.pairs import Pair, make_pairs, read_pairs, translation_pairs, write_pairs  # noqa: E402
 
 
@@ -57,6 +57,51 @@ def test_equal_labels_are_never_negatives():
     loss = multi_similarity_loss(e.requires_grad_(), torch.tensor([3, 3]), LossConfig(mining=False))
     loss.backward()
     assert loss.item() == pytest.approx(math.log1p(math.exp(-(1 - 0.8))), rel=1e-5)
+
+
+def _reference_loss(e, labels, cfg):
+    """The multi-similarity loss written pair by pair, as the paper states it."""
+    sim = (e @ e.T).tolist()
+    n, per_anchor = len(labels), []
+    for i in range(n):
+        pos = [j for j in range(n) if j != i and labels[j] == labels[i]]
+        neg = [j for j in range(n) if labels[j] != labels[i]]
+        if cfg.mining:
+            hardest_neg = max((sim[i][j] for j in neg), default=-math.inf)
+            weakest_pos = min((sim[i][j] for j in pos), default=math.inf)
+            pos = [j for j in pos if sim[i][j] - cfg.margin < hardest_neg]
+            neg = [j for j in neg if sim[i][j] + cfg.margin > weakest_pos]
+        if pos or neg:
+            a, b, lam = cfg.scale_pos, cfg.scale_neg, cfg.threshold
+            p = math.log1p(sum(math.exp(-a * (sim[i][j] - lam)) for j in pos)) / a
+            q = math.log1p(sum(math.exp(b * (sim[i][j] - lam)) for j in neg)) / b
+            per_anchor.append(p + q)
+    return sum(per_anchor) / len(per_anchor) if per_anchor else 0.0
+
+
+@pytest.mark.parametrize("mining", [True, False])
+def test_loss_equals_the_pair_by_pair_formula_on_random_batches(mining):
+    generator = torch.Generator().manual_seed(7)
+    # groups of different sizes, a singleton (no positive) and a random layout: per-row mining
+    # thresholds differ from per-column ones, and some anchors keep no pair
+    labels = torch.tensor([0, 0, 0, 1, 1, 2, 3, 3, 3, 3, 4])
+    cfg = LossConfig(threshold=0.6, scale_pos=2.0, scale_neg=20.0, margin=0.15, mining=mining)
+    for _ in range(5):
+        e = torch.nn.functional.normalize(
+            torch.randn(len(labels), 6, generator=generator, dtype=torch.float64), dim=1
+        )
+        expected = _reference_loss(e, labels.tolist(), cfg)
+        assert multi_similarity_loss(e, labels, cfg).item() == pytest.approx(expected, rel=1e-9)
+        assert MultiSimilarityLoss(cfg)(e, labels).item() == pytest.approx(expected, rel=1e-6)
+
+
+def test_loss_config_rejects_each_bad_parameter_and_says_which():
+    for bad in ({"scale_pos": 0.0}, {"scale_neg": 0.0}, {"scale_pos": -1.0}):
+        with pytest.raises(ValueError, match=r"scales must be positive, got -?\d"):
+            LossConfig(**bad)
+    with pytest.raises(ValueError, match=r"margin must be >= 0, got -0.1"):
+        LossConfig(margin=-0.1)
+    LossConfig(scale_pos=0.5, scale_neg=0.5, margin=0.0)  # small but positive is valid
 
 
 def test_loss_recipe_is_validated_and_overridable():
