@@ -299,3 +299,18 @@ def test_wise_interpolates_a_run_with_its_base(tiny_run):
         interpolate_weights({k: v for k, v in base.items() if k != changed[0]}, tuned, 0.5)
     with pytest.raises(ValueError, match="shape"):
         interpolate_weights({**base, changed[0]: base[changed[0]][..., :1]}, tuned, 0.5)
+
+
+def test_the_held_out_split_is_the_benchmark_rule_for_kcd_and_a_fixed_two_percent_otherwise():
+    from core.evaluation import held_out
+    from trainer.train import split_rule
+
+    assert split_rule(True) is held_out
+    rule = split_rule(False)
+    codes = [f"C{i:07d}" for i in range(1, 5001)]  # CUI-shaped, as a KOSTOM or UMLS run has
+    held = [c for c in codes if rule(c)]
+    assert 75 <= len(held) <= 125  # ~2 %
+    # pinned: a changed rule would silently move codes between a run's training and its
+    # evaluation (and between a resumed run and its first half)
+    assert held[:6] == ["C0000080", "C0000140", "C0000249", "C0000290", "C0000303", "C0000371"]
+    assert all(rule(c) is True for c in held) and not rule("C0000001")
