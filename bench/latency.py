@@ -1,0 +1,42 @@
+"""End-to-end query latency of this checkout's search, as `python -m core bench` measures it
+(the same 240 queries), without the rest of the benchmark: for A/B runs of two checkouts
+on one machine, alternated, since a VM's speed drifts between days.
+
+    python bench/latency.py [--repeat 2]
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from assets import KCD8  # noqa: E402
+from core.bench import latency_queries, read_dev_sets, speed  # noqa: E402
+from core.dictionary import load_dictionary  # noqa: E402
+from core.evaluation import Names  # noqa: E402
+from core.search import open_searcher  # noqa: E402
+
+DATA = ROOT.parent / "shared" / "data"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--repeat", type=int, default=2)
+    args = parser.parse_args()
+    files = {"dev": DATA / "dev_queries.tsv", "longtail": DATA / "dev_queries_longtail.tsv"}
+    dev = read_dev_sets(files, curated=set(), imported=set())
+    queries = latency_queries(Names.from_dictionary(load_dictionary(KCD8)), dev["dev"] + dev["longtail"])
+    searcher = open_searcher()
+    for _ in range(args.repeat):
+        result = speed(searcher, queries)
+        print(
+            f"p50 {result['p50_ms']:.2f} ms  p95 {result['p95_ms']:.2f} ms  mean {result['mean_ms']:.2f} ms"
+        )
+
+
+if __name__ == "__main__":
+    main()
