@@ -132,8 +132,9 @@ def damaged(name: str, rng: random.Random) -> str:
 
 
 def top_features(searcher, query: str, hide: bool = False) -> tuple[np.ndarray, str] | None:
-    """The features and code of a query's best concept, when it is a dense match; with `hide`,
-    the query's own text (and its spacing variants) takes no part in matching (a name searched as an unseen synonym)."""
+    """The features and code of a query's best concept, when it is a dense match. With `hide`,
+    the query's own text (and its spacing variants) takes no part in matching: a name is
+    searched as an unseen synonym would be."""
     searcher.hidden = frozenset(searcher.table.exact.get(compact(query), []) if hide else [])
     try:
         hits = searcher.search(query, 2)

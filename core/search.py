@@ -330,11 +330,8 @@ class Searcher:
         lexical = np.maximum.reduce([self.lexical.scores(v) for v in variants])
         if self.hidden:
             hidden = np.fromiter(self.hidden, dtype=np.int64)
-            found = [
-                (labels[keep], scores[keep])
-                for labels, scores in found
-                for keep in [~np.isin(labels, hidden)]
-            ]
+            kept = [~np.isin(labels, hidden) for labels, _ in found]
+            found = [(labels[k], scores[k]) for (labels, scores), k in zip(found, kept)]
             lexical[hidden] = 0.0
         top_lexical = np.argpartition(-lexical, min(self.candidates, len(lexical)) - 1)[: self.candidates]
         pool = np.unique(
