@@ -48,16 +48,13 @@ class WordTranslations:
         self.ko_en = {word: counts.most_common(1)[0][0] for word, counts in ko_en.items()}
         self.en_ko = {word: counts.most_common(1)[0][0] for word, counts in en_ko.items()}
 
-    def __len__(self) -> int:
-        return len(self.ko_en) + len(self.en_ko)
-
     def renderings(self, text: str) -> list[str]:
         """A code-mixed normalised text in English and in Korean, as far as its words are
         known ("radiation 폐렴" → ["radiation pneumonia", "방사선 폐렴"]); [] for a text in
         one language."""
         if not is_code_mixed(text):
             return []
-        words = text.split(" ")
-        english = " ".join(self.ko_en.get(w, w) if _HANGUL.search(w) else w for w in words)
-        korean = " ".join(self.en_ko.get(w, w) if _LATIN.search(w) else w for w in words)
+        words = text.split(" ")  # a word of the other language is never a key
+        english = " ".join(self.ko_en.get(w, w) for w in words)
+        korean = " ".join(self.en_ko.get(w, w) for w in words)
         return [r for r in dict.fromkeys((english, korean)) if r != text]
