@@ -39,6 +39,53 @@ def test_rank_metrics_code_or_exact_text_and_exclusion():
     assert summarize([1, 2, 0, 6])["mrr10"] == (1 + 0.5 + 1 / 6) / 4 * 100
 
 
+def test_ranks_miss_beyond_ten_keep_ties_in_candidate_order_and_leave_the_scores_alone():
+    from core.evaluation import ranks_from_scores
+
+    codes = np.array([f"C{i}" for i in range(40)], dtype=object)
+    texts = np.array([f"t{i}" for i in range(40)], dtype=object)
+    scores = np.linspace(1.0, 0.0, 40, dtype=np.float32)[None, :].repeat(3, axis=0)
+    scores[2] = 0.5  # every candidate tied
+    before = scores.copy()
+    ranks = ranks_from_scores(
+        scores, ["C10", "C3", "C25"], ["-", "-", "-"], codes, texts, exclude_texts=["t0", "x", "x"]
+    )
+    # C10 is 11th, 10th once t0 is excluded; C3 4th; in a 40-way tie C25 keeps its place (26th: a miss)
+    assert ranks == [10, 4, 0]
+    assert ranks_from_scores(scores[:1], ["C10"], ["-"], codes, texts) == [0]  # 11th: not in the top 10
+    tied = ranks_from_scores(scores[2:], ["C7"], ["-"], codes, texts)
+    assert tied == [8]  # a stable sort: ties in candidate order
+    np.testing.assert_array_equal(scores, before)  # the caller's array is not written to
+
+
+def test_summarize_counts_acc5_up_to_rank_five_and_never_a_miss():
+    result = summarize([5, 6, 0, 1])
+    assert result == {
+        "acc1": 25.0,
+        "acc5": 50.0,
+        "mrr10": pytest.approx((1 / 5 + 1 / 6 + 1) / 4 * 100),
+        "n": 4,
+    }
+
+
+def test_linking_candidates_can_be_restricted():
+    from core.evaluation import evaluate_linking
+
+    names = Names(["A", "B"], ["가", "나"], ["a", "b"])
+    vectors = {
+        "가": [1, 0],
+        "나": [0, 1],
+        "a": [0, 1],
+        "b": [1, 0],
+    }  # each Korean name nearer the other's English
+    encode = lambda texts: np.array([vectors[t] for t in texts], dtype=np.float32)  # noqa: E731
+    full = evaluate_linking(encode, names, queries=lambda code: code == "A", tasks=["ko2en"])
+    alone = evaluate_linking(
+        encode, names, queries=lambda code: code == "A", tasks=["ko2en"], candidates=lambda code: code == "A"
+    )
+    assert full["ko2en"]["acc1"] == 0.0 and alone["ko2en"]["acc1"] == 100.0
+
+
 def test_each_linking_task_on_a_hand_made_dictionary():
     """Three codes; A and B share the Korean name 가. Ranks worked out by hand (ties keep the
     candidate order: Korean names first, then English)."""

@@ -34,6 +34,25 @@ def test_the_most_frequent_translation_wins_and_long_names_are_no_words():
     )
 
 
+def test_word_limits_scripts_and_weights():
+    words = WordTranslations(
+        [
+            ("b형", "type b", 1),  # Latin letters in the Korean name: not a Korean word
+            ("간", "간 liver", 1),  # Hangul in the English name
+            ("요통", "low back pain", 1),  # three English words: kept
+            ("좌골", "ischium bone of the", 1),  # four: dropped
+            ("허리 아래 통증", "lumbago", 1),  # three Korean words: dropped
+            ("요통", "lumbago", 1),
+            ("허리통증", "lumbago", 3),  # the heavier translation wins
+        ]
+    )
+    assert words.ko_en == {"요통": "low back pain", "허리통증": "lumbago"}
+    assert words.en_ko == {"lumbago": "허리통증"}
+    # three pairs of weight 1 outweigh one of weight 2
+    heavier = WordTranslations([("나", "x", 2), ("가", "x", 1), ("가", "x", 1), ("가", "x", 1)])
+    assert heavier.en_ko == {"x": "가"}
+
+
 def test_a_code_mixed_query_is_searched_in_each_language(tmp_path, tiny_bundle, cache):
     table = tmp_path / "terms.tsv"
     rows = [
