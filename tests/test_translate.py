@@ -41,7 +41,8 @@ def test_word_limits_scripts_and_weights():
             ("간", "간 liver", 1),  # Hangul in the English name
             ("요통", "low back pain", 1),  # three English words: kept
             ("좌골", "ischium bone of the", 1),  # four: dropped
-            ("허리 아래 통증", "lumbago", 1),  # three Korean words: dropped
+            ("허리 아래 통증", "lumbago", 5),  # three Korean words: dropped, however heavy
+            ("", "orphan", 1),  # an empty side: no word
             ("요통", "lumbago", 1),
             ("허리통증", "lumbago", 3),  # the heavier translation wins
         ]
