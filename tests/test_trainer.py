@@ -314,3 +314,28 @@ def test_the_held_out_split_is_the_benchmark_rule_for_kcd_and_a_fixed_two_percen
     # evaluation (and between a resumed run and its first half)
     assert held[:6] == ["C0000080", "C0000140", "C0000249", "C0000290", "C0000303", "C0000371"]
     assert all(rule(c) is True for c in held) and not rule("C0000001")
+
+
+def test_training_pairs_never_hold_a_held_out_code_or_name_and_eval_pairs_only_those(small_kcd):
+    """What `train()` trains and evaluates on, from the outside: I10 is a held-out category of
+    the benchmark; two synonyms of it pair with each other (neither is a dictionary name), and a
+    synonym of a training code repeats I10's name."""
+    from core.dictionary import load_dictionary
+    from core.evaluation import held_out
+    from core.text import normalize
+    from trainer.train import split_rule, training_pairs
+
+    dictionary = load_dictionary(small_kcd)
+    i10 = dictionary.concepts["I10"].name("ko")
+    dictionary.add_synonyms(
+        [("I10", "혈압 높음"), ("I10", "high blood pressure"), ("K74.6", i10)], source="curated"
+    )
+    config = resolve_config(
+        preset="tiny",
+        overrides={"dictionary": str(small_kcd), "format": "kcd", "translations": "0", "typos": "0"},
+    )
+    train, held = training_pairs(config, dictionary, split_rule(True), is_kcd=True)
+    assert train and not [p for p in train if held_out(p.label)]
+    assert not [p for p in train if normalize(i10) in (p.sent0, p.sent1)]  # I10's name, under K74.6
+    assert held and all(held_out(p.label) for p in held)
+    assert {"혈압 높음", "high blood pressure"} & {t for p in held for t in (p.sent0, p.sent1)}
