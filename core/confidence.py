@@ -189,7 +189,7 @@ def fit(
             kinds.append("nonsense")
         if progress is not None and done % 100 == 0:
             progress(positives + done, total)
-    x, y = np.array(rows), np.array(labels)
+    x, y, kinds = np.array(rows), np.array(labels), np.array(kinds)
     mean, scale = x.mean(axis=0), x.std(axis=0) + 1e-6
     z = (x - mean) / scale
     w, b = np.zeros(z.shape[1]), 0.0
@@ -198,13 +198,13 @@ def fit(
         w -= 0.5 * (z.T @ (p - y) / len(y) + 1e-3 * w)
         b -= 0.5 * float(np.mean(p - y))
     p = 1 / (1 + np.exp(-(z @ w + b)))
-    is_nonsense = np.array(kinds) == "nonsense"
+    is_nonsense = kinds == "nonsense"
     none_below = float(np.quantile(p[is_nonsense], none_rate)) if is_nonsense.any() else 0.1
     calibration = Calibration(tuple(w), b, tuple(mean), tuple(scale), none_below)
     bins = np.linspace(0, 1, 11)
     which = np.clip(np.digitize(p, bins) - 1, 0, 9)
     report = {
-        "queries": {kind: kinds.count(kind) for kind in ("damaged", "hidden", "nonsense")},
+        "queries": {kind: int((kinds == kind).sum()) for kind in ("damaged", "hidden", "nonsense")},
         "features": list(FEATURES),
         "reliability": [
             {
@@ -218,10 +218,10 @@ def fit(
         "nonsense_no_good_match": float((p[is_nonsense] < none_below).mean()) if is_nonsense.any() else None,
         **{
             f"{kind}_right_above_low": float(
-                (p[(np.array(kinds) == kind) & (y == 1)] >= calibration.medium_from).mean()
+                (p[(kinds == kind) & (y == 1)] >= calibration.medium_from).mean()
             )
             for kind in ("damaged", "hidden")
-            if ((np.array(kinds) == kind) & (y == 1)).any()
+            if ((kinds == kind) & (y == 1)).any()
         },
     }
     return calibration, report

@@ -170,16 +170,16 @@ class Searcher:
         progress: Progress | None = None,
         user_synonyms: Path | None = None,
         expansions: dict[str, str] | None = None,
-        translations: WordTranslations | None = None,
+        term_pairs: Sequence[tuple[str, str]] = (),
     ) -> None:
         self.dictionary = dictionary
         self.embedder = embedder
         self.expansions = expansions or {}
-        if translations is None:
-            translations = WordTranslations(
-                (c.name("ko"), c.name("en"), 1) for c in dictionary.concepts.values()
-            )
-        self.translations = translations
+        # words of code-mixed queries: the concepts' own names count twice other term pairs
+        self.translations = WordTranslations(
+            [(c.name("ko"), c.name("en"), 2) for c in dictionary.concepts.values()]
+            + [(ko, en, 1) for ko, en in term_pairs]
+        )
         self.table = TermTable(list(dictionary.terms()))
         self.cache = cache or cache_dir()
         self.index = open_index(dictionary, self.table, embedder, cache=cache, progress=progress)
@@ -509,10 +509,6 @@ def open_searcher(
     expansions = {}
     for source in (BANK_ABBREVIATIONS, ABBREVIATIONS) if bank else (ABBREVIATIONS,):
         expansions.update({normalize(a): normalize(b) for a, b in read_synonyms(source)})  # curated wins
-    # words of code-mixed queries: the concepts' own names count twice the bank's term pairs
-    pairs = [(c.name("ko"), c.name("en"), 2) for c in data.concepts.values()]
-    if bank and is_kcd:
-        pairs += [(ko, en, 1) for ko, en in read_synonyms(BANK_TRANSLATIONS)]
     return Searcher(
         data,
         embedder,
@@ -520,5 +516,5 @@ def open_searcher(
         progress=progress,
         user_synonyms=user,
         expansions=expansions,
-        translations=WordTranslations(pairs),
+        term_pairs=read_synonyms(BANK_TRANSLATIONS) if bank and is_kcd else (),
     )
