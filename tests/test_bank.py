@@ -42,6 +42,17 @@ def test_icd10cm_names_attach_only_where_the_classifications_agree():
     assert attach_code("K75.9", agreeing) is None
 
 
+def test_essential_form_drops_nonessential_modifiers():
+    from trainer.bank import essential
+
+    assert essential("Pernicious (congenital) anemia") == "Pernicious anemia"
+    assert essential("Tuberculosis of meninges (cerebral)(spinal)") == "Tuberculosis of meninges"
+    assert essential("Bacterial enteritis, NOS") == essential("Bacterial enteritis NOS") == "Bacterial enteritis"
+    assert essential("단핵구증가(증)") == "단핵구증가"
+    assert essential("Nosebleed") == "Nosebleed" and essential("Diagnosis NOSE") == "Diagnosis NOSE"
+    assert essential("(NOS)") == ""
+
+
 def test_built_bank_attaches_each_source_to_real_concepts(small_kcd):
     pytest.importorskip("simple_icd_10_cm")
     from trainer.bank import abbreviation_expansions, build_bank
@@ -59,6 +70,12 @@ def test_built_bank_attaches_each_source_to_real_concepts(small_kcd):
     # a Korean–English pair is attached where one side is a name the concept already has
     for row in (r for r in bank.rows if r.source == "kmed"):
         assert row.code in dictionary.concepts
+    # ICD-10-CM's "Alcoholic cirrhosis NOS" is attached in its essential form too, and the
+    # Korean–English pair of that form follows it instead of staying a translation pair
+    attached = {(r.code, r.term, r.source) for r in bank.rows}
+    assert ("K70.3", "Alcoholic cirrhosis", "icd10cm") in attached
+    assert ("K70.3", "알코올간경화증", "kmed") in attached
+    assert ("알코올간경화증", "alcoholic cirrhosis") not in bank.translations
     expansions = abbreviation_expansions(bank, dictionary)
     assert expansions and all(k.isalnum() and k == k.lower() for k in expansions)
     assert "all" not in expansions  # an ordinary English word is never rewritten

