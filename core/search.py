@@ -13,6 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .acronyms import Acronyms
 from .bundle import Embedder, Progress
 from .chapters import CodeRange
 from .confidence import Calibration, features, query_shape
@@ -181,6 +182,7 @@ class Searcher:
             + [(ko, en, 1) for ko, en in term_pairs]
         )
         self.table = TermTable(list(dictionary.terms()))
+        self.acronyms = Acronyms(self.table.texts)
         self.cache = cache or cache_dir()
         self.index = open_index(dictionary, self.table, embedder, cache=cache, progress=progress)
         self.lexical = open_lexical(dictionary, self.table, cache=cache)
@@ -193,6 +195,7 @@ class Searcher:
         self.user = TermTable([])
         self.user_vectors = np.zeros((0, embedder.dim), dtype=np.float32)
         self.user_lexical = CharNgramIndex([], idf_from=self.lexical)
+        self.user_acronyms = Acronyms([])
         if user_synonyms is not None:
             self._add_users(read_synonyms(user_synonyms))
         self.last_latency_ms = 0.0
@@ -214,6 +217,7 @@ class Searcher:
         known.update(self._user_vectors(new))
         self.user_vectors = np.stack([known[t] for t in self.user.texts]).astype(np.float32)
         self.user_lexical = CharNgramIndex(self.user.texts, idf_from=self.lexical)
+        self.user_acronyms = Acronyms(self.user.texts)
         return len(added)
 
     def _user_vectors(self, texts: list[str]) -> dict[str, np.ndarray]:
@@ -321,13 +325,15 @@ class Searcher:
         return from_dubeolsik(text)
 
     def _dense_candidates(
-        self, variants: list[str]
+        self, query: str, variants: list[str]
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         """Candidate texts from the dense index (the query's variants) and the lexical
-        index: (ids, fused scores, dense cosines, lexical cosines, the query vectors)."""
+        index: (ids, fused scores, dense cosines, lexical cosines, the query vectors).
+        A name whose initials spell an acronym query is a full surface match (lexical 1)."""
         vectors = self.embedder.encode(variants)
         found = [self.index.knn(v, self.candidates) for v in vectors]
         lexical = np.maximum.reduce([self.lexical.scores(v) for v in variants])
+        lexical[self.acronyms.match(query)] = 1.0
         if self.hidden:
             hidden = np.fromiter(self.hidden, dtype=np.int64)
             kept = [~np.isin(labels, hidden) for labels, _ in found]
@@ -354,10 +360,11 @@ class Searcher:
         return (dense + self.lexical_weight * lexical) / (1 + self.lexical_weight)
 
     def _user_scores(
-        self, variants: list[str], vectors: np.ndarray
+        self, query: str, variants: list[str], vectors: np.ndarray
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """(fused, dense, lexical) of every local synonym."""
         lexical = np.maximum.reduce([self.user_lexical.scores(v) for v in variants])
+        lexical[self.user_acronyms.match(query)] = 1.0
         dense = (self.user_vectors @ vectors.T).max(axis=1)
         return self.fuse(dense, lexical), dense, lexical
 
@@ -396,13 +403,13 @@ class Searcher:
                             hits.setdefault(code, self._hit(code, term, 1.0, "exact"))
         if len(hits) < k + 1 and normalize(query):  # one more than asked: the margin needs the next
             variants = self.variants(query, hangul)
-            pool, fused, dense, lexical, vectors = self._dense_candidates(variants)
+            pool, fused, dense, lexical, vectors = self._dense_candidates(query, variants)
             candidates = [
                 (float(f), int(i), float(d), float(x), self.table)
                 for f, i, d, x in zip(fused, pool, dense, lexical)
             ]
             if len(self.user):
-                u_fused, u_dense, u_lexical = self._user_scores(variants, vectors)
+                u_fused, u_dense, u_lexical = self._user_scores(query, variants, vectors)
                 candidates += [
                     (float(f), i, float(d), float(x), self.user)
                     for i, (f, d, x) in enumerate(zip(u_fused, u_dense, u_lexical))

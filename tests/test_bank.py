@@ -47,7 +47,9 @@ def test_essential_form_drops_nonessential_modifiers():
 
     assert essential("Pernicious (congenital) anemia") == "Pernicious anemia"
     assert essential("Tuberculosis of meninges (cerebral)(spinal)") == "Tuberculosis of meninges"
-    assert essential("Bacterial enteritis, NOS") == essential("Bacterial enteritis NOS") == "Bacterial enteritis"
+    assert (
+        essential("Bacterial enteritis, NOS") == essential("Bacterial enteritis NOS") == "Bacterial enteritis"
+    )
     assert essential("단핵구증가(증)") == "단핵구증가"
     assert essential("Nosebleed") == "Nosebleed" and essential("Diagnosis NOSE") == "Diagnosis NOSE"
     assert essential("(NOS)") == ""
