@@ -301,6 +301,45 @@ def test_wise_interpolates_a_run_with_its_base(tiny_run):
         interpolate_weights({**base, changed[0]: base[changed[0]][..., :1]}, tuned, 0.5)
 
 
+def test_a_run_keeps_the_base_it_started_from_after_the_dictionary_changes(tiny_run, small_kcd, tmp_path):
+    """The tiny (and the offline) base follows the dictionary's texts: once the dictionary (or
+    the bank) changes after training, resolving the base again gives another one, whose
+    embedding rows belong to other tokens. `trainer wise` and a resume use the recorded base;
+    interpolating with another base is refused."""
+    from safetensors.torch import load_file
+
+    from trainer.__main__ import main
+    from trainer.train import base_checkpoint, resolve_base, train
+    from trainer.wise import interpolate_checkpoints
+
+    dictionary = tmp_path / "kcd.tsv"
+    dictionary.write_text(small_kcd.read_text(encoding="utf-8"), encoding="utf-8")
+    config = tiny_run("kept", dictionary=str(dictionary), max_steps="4", eval_every="0")
+    result = train(config, progress=False)
+    started = base_checkpoint(config)
+    rows = "".join(
+        f"Z{i:02d}\t새로운 이름 {i}번째 질환 {i * 7}형\tNovel zyxwv disorder {i}\n" for i in range(60)
+    )
+    with dictionary.open("a", encoding="utf-8") as handle:
+        handle.write(rows)
+    other = resolve_base(config, load_dictionary(dictionary))
+    assert Path(other) != Path(started)  # the changed dictionary resolves to another base
+    assert base_checkpoint(config) == started  # the run's own record wins
+    assert main(["wise", str(result.output), "--alpha", "0"]) == 0
+    base = load_file(str(Path(started) / "model.safetensors"))
+    zero = load_file(str(result.output / "wise-0" / "model.safetensors"))
+    assert all(torch.equal(zero[k], base[k]) for k in zero)
+    with pytest.raises(ValueError, match="vocabulary"):
+        interpolate_checkpoints(other, result.output / "last", 0.5, tmp_path / "mixed")
+    # a resume continues from the recorded base, not from the changed dictionary's
+    resumed = train(
+        tiny_run("kept", dictionary=str(dictionary), max_steps="6", eval_every="0"),
+        resume=True,
+        progress=False,
+    )
+    assert resumed.steps == 6 and base_checkpoint(config) == started
+
+
 def test_the_held_out_split_is_the_benchmark_rule_for_kcd_and_a_fixed_two_percent_otherwise():
     from core.evaluation import held_out
     from trainer.train import split_rule

@@ -195,8 +195,17 @@ def resolve_base(config: TrainConfig, dictionary: Dictionary) -> Path | str:
     return config.model
 
 
+BASE_RECORD = "base.json"  # in a run directory: the checkpoint the run started from
+
+
 def base_checkpoint(config: TrainConfig) -> Path | str:
-    """The checkpoint a run with `config` starts from (converted or built if not cached)."""
+    """The checkpoint the run in `config.output` started from, as it recorded it; a run
+    without the record gets the base `config` resolves to now (converted if not cached).
+    The offline base depends on the dictionary and bank (its vocabulary keeps their tokens),
+    so resolving it again after the bank changed gives another base."""
+    recorded = Path(config.output) / BASE_RECORD
+    if recorded.is_file():
+        return json.loads(recorded.read_text())["base"]
     return resolve_base(config, load_training_dictionary(config)[0])
 
 
@@ -397,10 +406,17 @@ def prepare(config: TrainConfig, *, resume: bool) -> Run:
         write_pairs(train_pairs, output / "train_pairs.tsv")  # what this run trains on, for audit
     log.info("%d training pairs, %d held-out pairs", len(train_pairs), len(eval_pairs))
 
-    if dist.main:
+    recorded = resume and (output / BASE_RECORD).is_file()
+    if dist.main and not recorded:
         base = resolve_base(config, dictionary)  # converts and caches the offline base once
+        (output / BASE_RECORD).write_text(json.dumps({"base": str(base)}) + "\n")
     dist.barrier()
-    base = resolve_base(config, dictionary)
+    base = base_checkpoint(config)  # a resumed run continues from the base it started from
+    if resume and Path(str(base)).is_dir():
+        from .wise import vocabulary
+
+        if vocabulary(Path(str(base))) != vocabulary(output / "last"):
+            raise ValueError(f"{output / 'last'}: trained with another vocabulary than {base}; cannot resume")
     torch.manual_seed(config.seed)  # after resolve_base, whose work depends on what is cached
     model, tokenizer = build_model(config, base)
     if resume:

@@ -45,6 +45,13 @@ def interpolate_weights(base: dict, tuned: dict, alpha: float) -> dict:
     return out
 
 
+def vocabulary(checkpoint: Path) -> dict[str, int]:
+    """The token → id map of a checkpoint's tokenizer."""
+    from tokenizers import Tokenizer
+
+    return Tokenizer.from_file(str(checkpoint / "tokenizer.json")).get_vocab()
+
+
 def interpolate_checkpoints(base: str | Path, tuned: str | Path, alpha: float, out: str | Path) -> Path:
     """Write the checkpoint θ(α) into `out`: the fine-tuned checkpoint's files (tokenizer,
     config, pooling spec) with interpolated weights. Written atomically."""
@@ -54,6 +61,11 @@ def interpolate_checkpoints(base: str | Path, tuned: str | Path, alpha: float, o
     for directory in (base, tuned):
         if not (directory / WEIGHTS).is_file():
             raise FileNotFoundError(f"{directory / WEIGHTS}: no checkpoint there")
+    if vocabulary(base) != vocabulary(tuned):
+        raise ValueError(
+            f"{base}: its vocabulary is not that of {tuned}, so it is not the base that checkpoint "
+            "was trained from (the offline base follows the dictionary and bank it was built for)"
+        )
     if (tuned / "head.safetensors").is_file():
         raise ValueError(f"{tuned}: checkpoints with a projection head are not supported (the base has none)")
     weights = interpolate_weights(load_file(str(base / WEIGHTS)), load_file(str(tuned / WEIGHTS)), alpha)
