@@ -331,13 +331,15 @@ def test_a_run_keeps_the_base_it_started_from_after_the_dictionary_changes(tiny_
     assert all(torch.equal(zero[k], base[k]) for k in zero)
     with pytest.raises(ValueError, match="vocabulary"):
         interpolate_checkpoints(other, result.output / "last", 0.5, tmp_path / "mixed")
-    # a resume continues from the recorded base, not from the changed dictionary's
+    # a resume continues from the recorded base and pairs, not from the changed dictionary's
+    pairs = (result.output / "train_pairs.tsv").read_bytes()
     resumed = train(
         tiny_run("kept", dictionary=str(dictionary), max_steps="6", eval_every="0"),
         resume=True,
         progress=False,
     )
     assert resumed.steps == 6 and base_checkpoint(config) == started
+    assert (result.output / "train_pairs.tsv").read_bytes() == pairs
 
 
 def test_the_held_out_split_is_the_benchmark_rule_for_kcd_and_a_fixed_two_percent_otherwise():

@@ -34,7 +34,7 @@ from encoder.model import EncoderSpec, SentenceEncoder
 from .config import TrainConfig
 from .distributed import Distributed
 from .loss import MultiSimilarityLoss
-from .pairs import Pair, make_pairs, translation_pairs, write_pairs
+from .pairs import Pair, make_pairs, read_pairs, translation_pairs, write_pairs
 
 log = logging.getLogger(__name__)
 
@@ -398,12 +398,16 @@ def prepare(config: TrainConfig, *, resume: bool) -> Run:
     dictionary, is_kcd = load_training_dictionary(config)
     rule = split_rule(is_kcd)
     train_pairs, eval_pairs = training_pairs(config, dictionary, rule, is_kcd=is_kcd)
+    recorded_pairs = output / "train_pairs.tsv"
+    if resume and recorded_pairs.is_file():  # the pairs the run started with, whatever changed since
+        train_pairs = read_pairs(recorded_pairs)
     if not train_pairs:
         raise ValueError(f"{config.dictionary}: no training pairs (does every concept have one term?)")
     if dist.main:
         output.mkdir(parents=True, exist_ok=True)
         (output / "train_config.json").write_text(config.to_json())
-        write_pairs(train_pairs, output / "train_pairs.tsv")  # what this run trains on, for audit
+        if not (resume and recorded_pairs.is_file()):
+            write_pairs(train_pairs, recorded_pairs)  # what this run trains on, for audit
     log.info("%d training pairs, %d held-out pairs", len(train_pairs), len(eval_pairs))
 
     recorded = resume and (output / BASE_RECORD).is_file()
