@@ -21,15 +21,14 @@ _WORD = re.compile(r"[a-z0-9]+")
 
 
 def initials(text: str) -> str:
-    """The first character of each content word of an English name ("" for one word or Korean)."""
+    """The first character of each content word of an English name ("" for Korean)."""
     return _initials(normalize(text))
 
 
 def _initials(normalized: str) -> str:
     if detect_lang(normalized) != "en":
         return ""
-    words = [w for w in _WORD.findall(normalized) if w not in _STOP]
-    return "".join(w[0] for w in words) if len(words) >= 2 else ""
+    return "".join(w[0] for w in _WORD.findall(normalized) if w not in _STOP)
 
 
 def acronym_key(query: str) -> str | None:
@@ -41,7 +40,8 @@ def acronym_key(query: str) -> str | None:
 
 
 class Acronyms:
-    """Which texts (by position) have each acronym of 3 to 6 initials; the texts are
+    """Which texts (by position) have each acronym of 3 to 6 initials (the lengths a query can
+    have: a one- or two-word name is no acronym's expansion); the texts are
     normalised (`core.text.normalize`), as a TermTable holds them."""
 
     def __init__(self, texts: Sequence[str]) -> None:
@@ -53,5 +53,4 @@ class Acronyms:
 
     def match(self, query: str) -> list[int]:
         """Positions of the texts whose initials spell the query, if it is an acronym."""
-        key = acronym_key(query)
-        return self.labels.get(key, []) if key else []
+        return self.labels.get(acronym_key(query), [])

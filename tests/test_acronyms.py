@@ -11,7 +11,7 @@ def test_initials_skip_stop_words_and_keep_digits():
     assert initials("Transposition of the great arteries") == "tga"
     assert initials("Type 2 diabetes mellitus") == "t2dm"
     assert initials("Von Willebrand's disease") == "vwd"
-    assert initials("Asthma") == "" and initials("신경이완제 악성 증후군") == ""
+    assert initials("Heart attack") == "ha" and initials("신경이완제 악성 증후군") == ""
 
 
 def test_only_a_capitalised_token_of_three_to_six_characters_is_an_acronym():
@@ -20,6 +20,9 @@ def test_only_a_capitalised_token_of_three_to_six_characters_is_an_acronym():
         assert acronym_key(query) is None, query
     acronyms = Acronyms(["neuroleptic malignant syndrome", "nemesis", "no more sleep", "nms"])
     assert acronyms.match("NMS") == [0, 2] and acronyms.match("nms") == []
+    # keys of 3 to 6 initials, the lengths a query can have
+    names = ["heart attack", "chronic inflammatory demyelinating poly radiculo neuropathy"]
+    assert Acronyms(names).labels == {"cidprn": [1]} and Acronyms(names).match("CIDPRN") == [1]
 
 
 def test_an_acronym_query_finds_the_names_it_abbreviates(tmp_path, tiny_bundle, cache):
