@@ -45,6 +45,17 @@ def test_exact_and_code_matches_are_certain_and_missing_codes_are_said(calibrate
     assert searcher.verdict("Z99.99", searcher.search("Z99.99", 3)) == "code not found"
 
 
+def test_no_good_match_is_said_when_the_best_hit_is_below_the_threshold(calibrated):
+    from dataclasses import replace
+
+    searcher, _ = calibrated
+    first, second = searcher.search("cirrhosis of liver alcoholic", 2)
+    good, poor = replace(first, level="high"), replace(second, level="none")
+    assert searcher.verdict("liver", []) == "no good match"
+    assert searcher.verdict("liver", [poor, good]) == "no good match"
+    assert searcher.verdict("liver", [good, poor]) is None  # only the best one decides
+
+
 def test_levels_follow_the_thresholds():
     calibration = Calibration((1.0,) * 6, 0.0, (0.0,) * 6, (1.0,) * 6, none_below=0.2)
     assert [calibration.level(p) for p in (0.1, 0.3, 0.5, 0.9)] == ["none", "low", "medium", "high"]

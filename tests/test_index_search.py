@@ -72,6 +72,19 @@ def test_code_queries_rank_first(searcher, query):
     assert all(h.code.startswith("K74.6") for h in hits[1:4])
 
 
+def test_a_code_of_another_vocabulary_finds_its_concept(tmp_path, tiny_bundle, cache):
+    """A UMLS CUI or a KOSTOM code is found as typed, with the certainty of a code match."""
+    from core.search import open_searcher
+
+    table = tmp_path / "terms.tsv"
+    rows = [("C0023890", "liver cirrhosis"), ("C0020538", "hypertension"), ("KO-1234", "고혈압")]
+    table.write_text("code\tterm\n" + "".join(f"{c}\t{t}\n" for c, t in rows), encoding="utf-8")
+    searcher = open_searcher(table, model=tiny_bundle, cache=cache, user_synonyms=tmp_path / "none.tsv")
+    for query, code in (("c0023890", "C0023890"), (" KO-1234", "KO-1234")):
+        hit = searcher.search(query, 3)[0]
+        assert (hit.code, hit.match, hit.to_dict()["score"]) == (code, "code", 1.0)
+
+
 def test_exact_match_is_spacing_insensitive(searcher):
     assert searcher.search("간의기타 및 상세불명의경변증", 3)[0].code == "K74.6"
     hits = searcher.search("Other and unspecified cirrhosis of liver", 5)
