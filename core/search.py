@@ -325,11 +325,12 @@ class Searcher:
         return from_dubeolsik(text)
 
     def _dense_candidates(
-        self, query: str, variants: list[str]
+        self, query: str, variants: list[str], needed: int = 0
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         """Candidate texts from the dense index (the query's variants) and the lexical
         index: (ids, fused scores, dense cosines, lexical cosines, the query vectors).
-        A name whose initials spell an acronym query is a full surface match (lexical 1)."""
+        A name whose initials spell an acronym query is a full surface match (lexical 1).
+        With `needed`, candidates that cannot rank among the best `needed` codes are left out."""
         vectors = self.embedder.encode(variants)
         found = [self.index.knn(v, self.candidates) for v in vectors]
         lexical = np.maximum.reduce([self.lexical.scores(v) for v in variants])
@@ -348,11 +349,39 @@ class Searcher:
         cosines = np.full((len(vectors), len(pool)), np.nan, dtype=np.float32)
         for row, (labels, scores) in enumerate(found):
             cosines[row, np.searchsorted(pool, labels)] = scores
-        missing = np.isnan(cosines).any(axis=0)
-        if missing.any():
-            cosines[:, missing] = vectors @ self.index.vectors(pool[missing]).T
+        unknown = np.isnan(cosines)
+        if needed and unknown.any():
+            keep = ~unknown.any(axis=0) | self._may_rank(pool, cosines, unknown, lexical[pool], found, needed)
+            pool, cosines, unknown = pool[keep], cosines[:, keep], unknown[:, keep]
+        fetch = unknown.any(axis=0)
+        if fetch.any():
+            cosines[:, fetch] = vectors @ self.index.vectors(pool[fetch]).T
         dense = cosines.max(axis=0)
         return pool, self.fuse(dense, lexical[pool]), dense, lexical[pool], vectors
+
+    def _may_rank(
+        self,
+        pool: np.ndarray,
+        cosines: np.ndarray,
+        unknown: np.ndarray,
+        lexical: np.ndarray,
+        found: list[tuple[np.ndarray, np.ndarray]],
+        needed: int,
+    ) -> np.ndarray:
+        """Which candidates could still score among the best `needed` codes. A text that a
+        variant's k-NN search did not return is no closer to it than the last one it did, so
+        the fused score has an upper bound; the candidates whose cosines are known already
+        bound from below the score that `needed` codes reach. (The k-NN search is approximate:
+        a text it missed may rarely be a little closer.)"""
+        floors = np.array([scores.min() if len(scores) else 1.0 for _, scores in found], dtype=np.float32)
+        upper = self.fuse(np.where(unknown, floors[:, None], cosines).max(axis=0), lexical)
+        lower = self.fuse(np.where(unknown, -1.0, cosines).max(axis=0), lexical)
+        codes: set[str] = set()
+        for i in np.argsort(-lower, kind="stable"):
+            codes.update(code for code, _ in self.table.owners[pool[i]])
+            if len(codes) >= needed:
+                return upper >= lower[i]
+        return np.ones(len(pool), dtype=bool)
 
     def fuse(self, dense: np.ndarray, lexical: np.ndarray) -> np.ndarray:
         """The one scoring rule for every term (dictionary, curated, bank, local): the dense
@@ -403,7 +432,8 @@ class Searcher:
                             hits.setdefault(code, self._hit(code, term, 1.0, "exact"))
         if len(hits) < k + 1 and normalize(query):  # one more than asked: the margin needs the next
             variants = self.variants(query, hangul)
-            pool, fused, dense, lexical, vectors = self._dense_candidates(query, variants)
+            needed = 0 if within is not None else k + 1  # a range filter can drop any of them
+            pool, fused, dense, lexical, vectors = self._dense_candidates(query, variants, needed)
             candidates = [
                 (float(f), int(i), float(d), float(x), self.table)
                 for f, i, d, x in zip(fused, pool, dense, lexical)

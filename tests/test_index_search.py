@@ -247,7 +247,42 @@ def test_char_ngram_index_is_spacing_insensitive_and_tolerates_typos():
     assert index.top("급성충수염", 1)[0][0] == 0
     assert index.top("acute apendicitis", 1)[0][0] == 1  # one letter missing
     assert index.scores("zzzz").max() == 0.0
-    assert np.isclose(index.scores("간경화증")[3], 1.0)
+    assert np.isclose(index.scores("간경화증")[3], 1.0, atol=1e-4)  # weights stored in 1/65,535ths
+
+
+def test_char_ngram_scores_are_the_tfidf_cosine_computed_directly():
+    """The inverted index's scores equal the cosine of TF-IDF n-gram vectors built here from
+    `char_ngrams` and the IDF rule, within the stored weights' 1/65,535 steps."""
+    import math
+
+    from core.lexical import CharNgramIndex, char_ngrams
+
+    texts = [
+        "급성 충수염",
+        "acute appendicitis",
+        "chronic appendicitis",
+        "간경화증",
+        "liver cirrhosis",
+        "appendix",
+    ]
+    grams = [char_ngrams(t) for t in texts]
+    df = {g: sum(g in doc for doc in grams) for g in set().union(*grams)}
+
+    def idf(g):
+        return math.log((1 + len(texts)) / (1 + df.get(g, 0))) + 1.0
+
+    def vector(counts):
+        return {g: tf * idf(g) for g, tf in counts.items()}
+
+    index = CharNgramIndex(texts)
+    for query in ("appendicitis", "간경화", "cirrhosis liver", "zzzz appendix"):
+        q = vector(char_ngrams(query))
+        expected = []
+        for doc in grams:
+            d = vector(doc)
+            dot = sum(w * d.get(g, 0.0) for g, w in q.items())
+            expected.append(dot / math.sqrt(sum(w * w for w in q.values()) * sum(w * w for w in d.values())))
+        np.testing.assert_allclose(index.scores(query), expected, atol=1e-4)
 
 
 def test_char_ngram_top_k_is_the_k_best_scores_in_order():
@@ -434,3 +469,29 @@ def test_results_can_be_kept_within_a_chapter_or_a_range(searcher):
     assert all(
         h.code.startswith("I10") for h in searcher.search("hypertension", 5, within=parse_range("I10"))
     )
+
+
+def test_candidates_that_cannot_rank_are_not_fetched_and_results_stay_the_same(searcher):
+    """Vectors of lexical candidates are fetched only when their best possible score could
+    still place them among the results; a range filter turns that off (any code may be
+    dropped), so a range covering every code gives the reference results."""
+    from core.chapters import CodeRange
+
+    everything = CodeRange("A00", "Z99")
+    searcher.candidates = 20  # a small pool: many lexical candidates lack a cosine
+    fetched = []
+    vectors = searcher.index.vectors
+    searcher.index.vectors = lambda ids: fetched.append(len(ids)) or vectors(ids)
+    names = [t.text for _, t in searcher.dictionary.terms()][::7]
+    queries = names + [n[: len(n) // 2] for n in names] + ["liver", "간", "acute", "cirrhosis of liver"]
+    pruned = []
+    for query in queries:
+        hits = searcher.search(query, 5)
+        pruned.append(sum(fetched))
+        fetched.clear()
+        reference = searcher.search(query, 5, within=everything)
+        assert [(h.code, h.matched) for h in hits] == [(h.code, h.matched) for h in reference]
+        assert [h.score for h in hits] == pytest.approx([h.score for h in reference], abs=1e-6)
+        pruned[-1] -= sum(fetched)
+        fetched.clear()
+    assert sum(pruned) < 0  # fewer vectors fetched in all
