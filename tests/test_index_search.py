@@ -495,3 +495,60 @@ def test_candidates_that_cannot_rank_are_not_fetched_and_results_stay_the_same(s
         pruned[-1] -= sum(fetched)
         fetched.clear()
     assert sum(pruned) < 0  # fewer vectors fetched in all
+
+
+def test_a_candidate_is_fetched_only_if_its_best_possible_score_reaches_the_needed_codes(searcher):
+    """`_may_rank` on hand-computed cases (fused = (dense + lexical / 2) / 1.5): an unknown
+    cosine is at most the last one the variant's k-NN search returned (1.0 when it returned
+    none); the codes of the candidates known so far set the score to reach, ties included."""
+    labels, seen = [], set()
+    for label, owners in enumerate(searcher.table.owners):  # texts of four different codes
+        codes = {code for code, _ in owners}
+        if not codes & seen:
+            labels.append(label)
+            seen |= codes
+        if len(labels) == 4:
+            break
+    pool = np.array(labels)
+    nan = np.nan
+
+    def may_rank(cosines, lexical, found, needed):
+        cosines = np.array(cosines, dtype=np.float32)
+        found = [(pool[:0], np.array(s, dtype=np.float32)) for s in found]
+        return searcher._may_rank(pool, cosines, np.isnan(cosines), np.array(lexical), found, needed).tolist()
+
+    # one variant; its k-NN search ended at 0.6: the second code needs 0.6 (candidate 1, a tie
+    # kept); unknown candidates reach at most 0.4 and 0.5
+    assert may_rank([[0.9, 0.6, nan, nan]], [0.6, 0.6, 0.0, 0.3], [[0.9, 0.6]], 2) == [
+        True,
+        True,
+        False,
+        False,
+    ]
+    # the first code alone sets the bar at 0.8
+    assert may_rank([[0.9, 0.6, nan, nan]], [0.6, 0.6, 0.0, 0.3], [[0.9, 0.6]], 1) == [
+        True,
+        False,
+        False,
+        False,
+    ]
+    # two variants: candidate 1 is known through the first only, and may reach 0.667 through
+    # the second (it ended at 0.7); candidate 3 at most 0.567
+    assert may_rank(
+        [[0.9, 0.6, nan, nan], [0.7, nan, nan, nan]], [0.6, 0.6, 0.0, 0.3], [[0.9, 0.6], [0.7]], 2
+    ) == [
+        True,
+        True,
+        False,
+        False,
+    ]
+    # a variant whose search returned nothing bounds an unknown cosine by 1 only: candidate 1
+    # may reach 0.867 ≥ 0.8, candidate 2 0.667, candidate 3 0.767
+    assert may_rank([[0.9, 0.6, nan, nan], [nan] * 4], [0.6, 0.6, 0.0, 0.3], [[0.9, 0.6], []], 1) == [
+        True,
+        True,
+        False,
+        False,
+    ]
+    # fewer codes known than needed: everything may rank
+    assert may_rank([[0.9, nan, nan, nan]], [0.6, 0.6, 0.0, 0.3], [[0.9]], 5) == [True] * 4
