@@ -43,6 +43,7 @@ class CharNgramIndex:
 
     CHUNK = 8192  # texts whose postings are gathered at once while building
     SCALE = 65535  # a stored weight of 65,535 is a text's whole norm
+    SLICE = 1 << 20  # postings weighted at once while building
 
     def __init__(self, texts: Sequence[str], *, idf_from: CharNgramIndex | None = None) -> None:
         """Index `texts`; with `idf_from`, weight n-grams by that index's IDF, so that scores
@@ -83,9 +84,8 @@ class CharNgramIndex:
         for a, b in self._slices(len(tf)):
             self.weights[a:b] = np.rint(weight(a, b) / norms[doc_of[a:b]] * self.SCALE)
 
-    @staticmethod
-    def _slices(n: int) -> list[tuple[int, int]]:
-        return [(a, min(a + (1 << 20), n)) for a in range(0, n, 1 << 20)]
+    def _slices(self, n: int) -> list[tuple[int, int]]:
+        return [(a, min(a + self.SLICE, n)) for a in range(0, n, self.SLICE)]
 
     @staticmethod
     def _postings(texts: Sequence[str], first: int, vocab: dict[str, int]) -> tuple[np.ndarray, ...]:

@@ -317,13 +317,15 @@ def test_char_ngram_top_k_is_the_k_best_scores_in_order():
 
 
 def test_char_ngram_index_built_in_chunks_equals_one_built_at_once(monkeypatch):
-    """The build gathers postings a chunk of texts at a time (bounded memory); the index is the
-    same whatever the chunk size, repeated n-grams and duplicate texts included."""
+    """The build gathers postings a chunk of texts at a time and weights them a slice at a time
+    (bounded memory); the index is the same whatever the chunk and slice sizes, repeated
+    n-grams and duplicate texts included."""
     from core.lexical import ARRAYS, CharNgramIndex
 
     texts = ["급성 충수염", "acute appendicitis", "aaaa aaaa", "충수염", "급성 충수염", "간경화증", "", "x"]
     whole = CharNgramIndex(texts)
     monkeypatch.setattr(CharNgramIndex, "CHUNK", 3)
+    monkeypatch.setattr(CharNgramIndex, "SLICE", 7)
     chunked = CharNgramIndex(texts)
     assert chunked.vocab == whole.vocab
     for name in ARRAYS:
