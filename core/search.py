@@ -325,7 +325,7 @@ class Searcher:
         return from_dubeolsik(text)
 
     def _dense_candidates(
-        self, query: str, variants: list[str], needed: int = 0
+        self, query: str, variants: list[str], needed: int
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         """Candidate texts from the dense index (the query's variants) and the lexical
         index: (ids, fused scores, dense cosines, lexical cosines, the query vectors).
@@ -350,8 +350,8 @@ class Searcher:
         for row, (labels, scores) in enumerate(found):
             cosines[row, np.searchsorted(pool, labels)] = scores
         unknown = np.isnan(cosines)
-        if needed and unknown.any():
-            keep = ~unknown.any(axis=0) | self._may_rank(pool, cosines, unknown, lexical[pool], found, needed)
+        if needed and unknown.any():  # (a known candidate that cannot rank goes too: it never would)
+            keep = self._may_rank(pool, cosines, unknown, lexical[pool], found, needed)
             pool, cosines, unknown = pool[keep], cosines[:, keep], unknown[:, keep]
         fetch = unknown.any(axis=0)
         if fetch.any():

@@ -80,6 +80,9 @@ def test_a_hidden_name_is_searched_as_an_unseen_synonym(small_kcd, tiny_bundle, 
     vector = Embedder(bundle).encode(name)
     assert float(x[2]) < float(searcher.index.vectors([own])[0] @ vector) - 1e-3  # not its own vector
     assert searcher.hidden == frozenset() and searcher.search(name, 1)[0].match == "exact"
+    searcher.hidden = frozenset([own])  # neither index may offer the hidden text as a candidate
+    pool, *_ = searcher._dense_candidates(name, [name], 0)
+    assert len(pool) > 0 and own not in pool.tolist()
 
 
 def test_the_report_counts_each_kind_of_generated_query(calibrated):
