@@ -283,6 +283,8 @@ def test_char_ngram_scores_are_the_tfidf_cosine_computed_directly():
             dot = sum(w * d.get(g, 0.0) for g, w in q.items())
             expected.append(dot / math.sqrt(sum(w * w for w in q.values()) * sum(w * w for w in d.values())))
         np.testing.assert_allclose(index.scores(query), expected, atol=1e-4)
+    for text in texts:  # a text's own score is 1 at most, whatever the rounding of its weights
+        assert 0.999 < index.scores(text).max() <= 1.0
 
 
 def test_char_ngram_top_k_is_the_k_best_scores_in_order():
