@@ -519,7 +519,9 @@ def test_a_candidate_is_fetched_only_if_its_best_possible_score_reaches_the_need
     def may_rank(cosines, lexical, found, needed):
         cosines = np.array(cosines, dtype=np.float32)
         found = [(pool[:0], np.array(s, dtype=np.float32)) for s in found]
-        return searcher._may_rank(pool, cosines, np.isnan(cosines), np.array(lexical), found, needed).tolist()
+        mask = searcher._may_rank(pool, cosines, np.isnan(cosines), np.array(lexical), found, needed)
+        assert mask.dtype == bool and mask.shape == pool.shape  # it selects from the pool
+        return mask.tolist()
 
     # one variant; its k-NN search ended at 0.6: the second code needs 0.6 (candidate 1, a tie
     # kept); unknown candidates reach at most 0.4 and 0.5
