@@ -186,9 +186,15 @@ def test_int8_keeps_in_float_the_fewest_matmuls_the_parity_gate_needs(tiny_check
     outlier = tmp_path / "outlier"
     shutil.copytree(tiny_checkpoint, outlier)
     model.save(outlier)
-    monkeypatch.setitem(onnx_export.MIN_PARITY, "int8", 0.9995)  # all-int8 measured 0.9985 here
+    # what all-int8 costs depends on the CPU's int8 kernels (0.9985 on AVX2, 0.9999 with
+    # AVX512-VNNI): set the gate a quarter of the way from that cost to 1
+    monkeypatch.setitem(onnx_export.MIN_PARITY, "int8", 0.0)
+    all_int8 = export_onnx(ExportConfig(checkpoint=outlier, out=tmp_path / "all", quantize="int8"))
+    assert all_int8.float_nodes == [] and all_int8.parity["min"] < 1.0
+    gate = 1.0 - (1.0 - all_int8.parity["min"]) / 4
+    monkeypatch.setitem(onnx_export.MIN_PARITY, "int8", gate)
     mixed = export_onnx(ExportConfig(checkpoint=outlier, out=tmp_path / "b", quantize="int8"))
-    assert mixed.parity["min"] >= 0.9995 and mixed.float_nodes
+    assert mixed.parity["min"] >= gate and mixed.float_nodes
     assert read_manifest(tmp_path / "b").float_nodes == mixed.float_nodes
     nodes = {n.name: n.op_type for n in onnx.load(str(tmp_path / "b" / "model.onnx")).graph.node}
     assert all(nodes.get(name) == "MatMul" for name in mixed.float_nodes)
