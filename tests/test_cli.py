@@ -60,3 +60,25 @@ def test_export_onnx_and_a_missing_checkpoint(tiny_checkpoint, tmp_path, capsys)
     assert (out / "manifest.json").is_file() and "parity min" in capsys.readouterr().out
     assert export_onnx_main([str(tmp_path / "nothing"), "--out", str(tmp_path / "b2")]) == 2
     assert not (tmp_path / "b2").exists()
+
+
+def test_core_calibrate_stores_the_fit_in_the_bundle_and_writes_its_report(
+    small_kcd, tiny_bundle, cache, tmp_path, capsys
+):
+    from core.__main__ import main
+    from core.bundle import read_manifest
+    from core.confidence import FILE, Calibration
+
+    bundle = tmp_path / "bundle"
+    shutil.copytree(tiny_bundle, bundle)
+    assert not (bundle / FILE).exists()
+    args = ["calibrate", "--dictionary", str(small_kcd), "--model", str(bundle), "--queries", "60"]
+    assert main([*args, "--report", str(tmp_path / "report.json")]) == 0
+    printed = json.loads(capsys.readouterr().out)
+    assert printed == json.loads((tmp_path / "report.json").read_text())
+    # --queries 60: 60 names (every other one searched hidden) and 60 random strings
+    assert printed["queries"]["hidden"] == 30 and 30 < printed["queries"]["nonsense"] <= 60
+    assert len(printed["reliability"]) == 10
+    assert FILE in read_manifest(bundle).files and Calibration.load(bundle) is not None
+    assert main([*args[:-4], "--model", str(tmp_path / "no-bundle")]) == 2
+    assert "no-bundle" in capsys.readouterr().err

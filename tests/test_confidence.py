@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from core.bundle import Embedder, read_manifest
-from core.confidence import Calibration, damaged, fit, nonsense, top_features
+from core.confidence import Calibration, calibrate, damaged, nonsense, top_features
 from core.dictionary import load_dictionary
 from core.search import Searcher
 
@@ -19,11 +19,8 @@ def calibrated(small_kcd, tiny_bundle, cache, tmp_path):
     bundle = tmp_path / "bundle"
     shutil.copytree(tiny_bundle, bundle)
     searcher = Searcher(load_dictionary(small_kcd), Embedder(bundle), cache=cache)
-    names = [(code, t.text) for code, t in searcher.dictionary.terms()]
-    calibration, report = fit(
-        lambda q, hide: top_features(searcher, q, hide), names, positives=150, negatives=150
-    )
-    calibration.save(bundle, report=report)
+    report = calibrate(searcher, queries=150)
+    assert searcher.calibration is not None  # in use at once
     return Searcher(load_dictionary(small_kcd), Embedder(bundle), cache=cache), report
 
 
