@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
+import shutil
+import tempfile
+from collections.abc import Callable
+from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
 import pytest
@@ -26,31 +31,72 @@ def small_kcd(tmp_path_factory) -> Path:
     return kcd_subset(tmp_path_factory.mktemp("dict") / "kcd_small.tsv")
 
 
+# Mutation runs start every mutant in a new process, which would build the tiny checkpoint and
+# bundle again (~20 s of each mutant's run). With SAPBERT_TEST_FIXTURE_CACHE set to a folder
+# (README, "Mutation testing"), they are built once there and copied from it, keyed by the
+# sources and versions that build them; a mutant of a module that takes part in building them
+# builds its own.
+_BUILDERS = (
+    "core.bundle.",
+    "core.dictionary.",
+    "core.errors.",
+    "core.fsutil.",
+    "core.text.",
+    "trainer.",
+    "export.",
+)
+
+
+def _built(name: str, target: Path, build: Callable[[Path], object]) -> Path:
+    root = os.environ.get("SAPBERT_TEST_FIXTURE_CACHE")
+    if not root or os.environ.get("MUTANT_UNDER_TEST", "").startswith(_BUILDERS):
+        build(target)
+        return target
+    digest = hashlib.sha256()
+    for package in ("torch", "transformers", "onnx", "onnxruntime", "onnxruntime-gpu"):
+        try:
+            digest.update(f"{package} {version(package)}".encode())
+        except PackageNotFoundError:
+            pass
+    sources = sorted(
+        path for d in ("core", "trainer", "export", "encoder") for path in (ROOT / d).rglob("*.py")
+    )
+    for path in [KCD8, Path(__file__), *sources]:
+        digest.update(path.read_bytes())
+    cached = Path(root) / f"{name}-{digest.hexdigest()[:16]}"
+    if not cached.is_dir():
+        Path(root).mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryDirectory(dir=root) as tmp:
+            build(Path(tmp) / name)
+            try:
+                os.rename(Path(tmp) / name, cached)
+            except OSError:  # another process stored it first
+                pass
+    shutil.copytree(cached, target)
+    return target
+
+
 @pytest.fixture(scope="session")
 def tiny_checkpoint(tmp_path_factory, small_kcd) -> Path:
     pytest.importorskip("torch")
     from core.dictionary import load_dictionary
     from trainer.tiny import build_tiny_checkpoint
 
-    texts = [t.text for _, t in load_dictionary(KCD8).terms()][:4000]
-    return build_tiny_checkpoint(
-        tmp_path_factory.mktemp("tiny") / "ckpt",
-        texts,
-        hidden=32,
-        layers=2,
-        heads=2,
-        vocab=800,
-        pooling="mean",
-    )
+    def build(directory: Path) -> None:
+        texts = [t.text for _, t in load_dictionary(KCD8).terms()][:4000]
+        build_tiny_checkpoint(directory, texts, hidden=32, layers=2, heads=2, vocab=800, pooling="mean")
+
+    return _built("checkpoint", tmp_path_factory.mktemp("tiny") / "ckpt", build)
 
 
 @pytest.fixture(scope="session")
 def tiny_bundle(tmp_path_factory, tiny_checkpoint) -> Path:
     from export.onnx_export import ExportConfig, export_onnx
 
-    out = tmp_path_factory.mktemp("bundle") / "tiny"
-    export_onnx(ExportConfig(checkpoint=tiny_checkpoint, out=out, max_length=32))
-    return out
+    def build(directory: Path) -> None:
+        export_onnx(ExportConfig(checkpoint=tiny_checkpoint, out=directory, max_length=32))
+
+    return _built("bundle", tmp_path_factory.mktemp("bundle") / "tiny", build)
 
 
 @pytest.fixture()

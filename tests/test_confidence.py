@@ -86,3 +86,94 @@ def test_the_report_counts_each_kind_of_generated_query(calibrated):
     _, report = calibrated
     assert report["queries"]["hidden"] > 50 and report["queries"]["damaged"] > 50
     assert 0.0 <= report["hidden_right_above_low"] <= 1.0
+
+
+def test_query_shape_counts_word_pieces_and_hangul_per_character(tiny_bundle):
+    from tokenizers import Tokenizer
+
+    from core.confidence import query_shape
+
+    embedder = Embedder(tiny_bundle)
+    tokenizer = Tokenizer.from_file(str(tiny_bundle / "tokenizer.json"))
+    assert query_shape(" . ", embedder) == (0.0, 0.0)  # nothing to read
+    pieces = len(tokenizer.encode("liver", add_special_tokens=False).ids)
+    assert query_shape("liver", embedder) == (pieces / 5, 0.0)
+    assert query_shape("가힣 ㄱㅣ", embedder)[1] == 1.0  # the ends of the syllable and jamo blocks
+    assert query_shape("liver 간", embedder)[1] == 1 / 6  # spacing does not count
+
+
+def test_probability_standardises_the_features_and_levels_start_at_their_thresholds():
+    calibration = Calibration((1.0, -2.0), 0.5, (1.0, 2.0), (2.0, 4.0), none_below=0.2)
+    z = (3.0 - 1.0) / 2.0 * 1.0 + (0.0 - 2.0) / 4.0 * -2.0 + 0.5  # 2.5
+    assert calibration.probability(np.array([3.0, 0.0])) == pytest.approx(1 / (1 + np.exp(-z)))
+    assert calibration.probability(np.array([1e9, 0.0])) == 1.0  # clipped, no overflow
+    edges = (calibration.high_from, calibration.medium_from, calibration.none_below)
+    assert [calibration.level(p) for p in edges] == ["high", "medium", "low"]
+
+
+def test_a_calibration_reads_back_equal_and_a_damaged_file_names_itself(tmp_path, tiny_bundle):
+    import json
+
+    bundle = tmp_path / "bundle"
+    shutil.copytree(tiny_bundle, bundle)
+    calibration = Calibration((1.0, 2.0), 0.5, (0.0, 1.0), (1.0, 2.0), none_below=0.2)
+    calibration.save(bundle, report={"queries": {}})
+    assert Calibration.load(bundle) == calibration  # tuples, not lists
+    data = json.loads((bundle / "calibration.json").read_text())
+    del data["report"]
+    (bundle / "calibration.json").write_text(json.dumps(data))
+    assert Calibration.load(bundle) == calibration  # the report is optional
+    (bundle / "calibration.json").write_text("{")
+    with pytest.raises(ValueError, match="calibration.json: unreadable"):
+        Calibration.load(bundle)
+
+
+def test_each_damaged_form_is_one_of_the_four_slips():
+    rng = random.Random(1)
+    name = "other and unspecified cirrhosis"
+    words = name.split()
+    dropped = {" ".join(words[:i] + words[i + 1 :]) for i in range(len(words))}
+    prefixes = {" ".join(words[:n]) for n in range(2, len(words))}
+    kinds = set()
+    for _ in range(300):
+        form = damaged(name, rng)
+        if form in dropped:
+            kinds.add("dropped")
+        elif form in prefixes:
+            kinds.add("prefix")
+        elif form == name.replace(" ", ""):
+            kinds.add("spacing")
+        else:  # one letter replaced by another lower-case one
+            assert len(form) == len(name)
+            (i,) = [i for i, (a, b) in enumerate(zip(form, name)) if a != b]
+            assert form[i] in "aeioulnrst" and name[i].isalpha()
+            kinds.add("slip")
+    assert kinds == {"dropped", "prefix", "spacing", "slip"}
+    korean = {damaged("간경화", rng) for _ in range(30)}
+    assert all(len(f) == 3 and sum(a != b for a, b in zip(f, "간경화")) == 1 for f in korean)
+    assert all(set(f) - set("간경화") <= set("가나다라마바사아자차") for f in korean)
+    assert damaged("12", rng) == "122"  # no letter to slip: the last character doubled
+
+
+def test_nonsense_strings_mix_one_or_two_alphabets_of_2_to_12_characters():
+    from core.confidence import _NOISE_ALPHABETS
+
+    rng = random.Random(3)
+    strings = [nonsense(rng) for _ in range(2000)]
+    assert {len(s) for s in strings} == set(range(2, 13))
+    mixed = [sum(bool(set(s) & set(a)) for a in _NOISE_ALPHABETS) for s in strings]
+    assert set(mixed) == {1, 2}
+    assert all(set(s) <= set("".join(_NOISE_ALPHABETS)) for s in strings)
+
+
+def test_top_features_are_those_of_the_best_dense_hit(small_kcd, tiny_bundle, cache):
+    from core.confidence import features, query_shape
+
+    searcher = Searcher(load_dictionary(small_kcd), Embedder(tiny_bundle), cache=cache)
+    query = "cirrhosis of liver alcoholic"
+    first, second = searcher.search(query, 2)
+    assert first.match == "dense"
+    x, code = top_features(searcher, query)
+    shape = query_shape(query, searcher.embedder)
+    expected = features(first.score, first.score - second.score, first.dense, first.lexical, shape)
+    assert code == first.code and np.allclose(x, expected) and x[1] > 0
