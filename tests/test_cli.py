@@ -80,5 +80,6 @@ def test_core_calibrate_stores_the_fit_in_the_bundle_and_writes_its_report(
     assert printed["queries"]["hidden"] == 30 and 30 < printed["queries"]["nonsense"] <= 60
     assert len(printed["reliability"]) == 10
     assert FILE in read_manifest(bundle).files and Calibration.load(bundle) is not None
+    assert json.loads((bundle / FILE).read_text())["report"] == printed  # kept beside the fit
     assert main([*args[:-4], "--model", str(tmp_path / "no-bundle")]) == 2
     assert "no-bundle" in capsys.readouterr().err

@@ -153,6 +153,9 @@ def test_each_damaged_form_is_one_of_the_four_slips():
     assert all(len(f) == 3 and sum(a != b for a, b in zip(f, "간경화")) == 1 for f in korean)
     assert all(set(f) - set("간경화") <= set("가나다라마바사아자차") for f in korean)
     assert damaged("12", rng) == "122"  # no letter to slip: the last character doubled
+    # a word is dropped from names of three words or more, never from two
+    assert "cirrhosis" not in {damaged("liver cirrhosis", rng) for _ in range(100)}
+    assert "liver cirrhosis" in {damaged("alcoholic liver cirrhosis", rng) for _ in range(100)}
 
 
 def test_nonsense_strings_mix_one_or_two_alphabets_of_2_to_12_characters():
