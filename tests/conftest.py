@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import os
 import shutil
@@ -47,11 +48,9 @@ _BUILDERS = (
 )
 
 
-def _built(name: str, target: Path, build: Callable[[Path], object]) -> Path:
-    root = os.environ.get("SAPBERT_TEST_FIXTURE_CACHE")
-    if not root or os.environ.get("MUTANT_UNDER_TEST", "").startswith(_BUILDERS):
-        build(target)
-        return target
+@functools.cache
+def _sources_digest() -> str:
+    """What the tiny fixtures are built from: library versions, the builders' sources, KCD-8."""
     digest = hashlib.sha256()
     for package in ("torch", "transformers", "onnx", "onnxruntime", "onnxruntime-gpu"):
         try:
@@ -63,7 +62,15 @@ def _built(name: str, target: Path, build: Callable[[Path], object]) -> Path:
     )
     for path in [KCD8, Path(__file__), *sources]:
         digest.update(path.read_bytes())
-    cached = Path(root) / f"{name}-{digest.hexdigest()[:16]}"
+    return digest.hexdigest()[:16]
+
+
+def _built(name: str, target: Path, build: Callable[[Path], object]) -> Path:
+    root = os.environ.get("SAPBERT_TEST_FIXTURE_CACHE")
+    if not root or os.environ.get("MUTANT_UNDER_TEST", "").startswith(_BUILDERS):
+        build(target)
+        return target
+    cached = Path(root) / f"{name}-{_sources_digest()}"
     if not cached.is_dir():
         Path(root).mkdir(parents=True, exist_ok=True)
         with tempfile.TemporaryDirectory(dir=root) as tmp:
