@@ -17,7 +17,15 @@ import pytest
 
 from core.dictionary import load_dictionary
 from core.errors import InputError
-from core.mapping import STCM_COLUMNS, USAGI_COLUMNS, MappingProject, read_source
+from core.mapping import (
+    STCM_COLUMNS,
+    USAGI_COLUMNS,
+    MappingProject,
+    _raw_rows,
+    guess_columns,
+    guess_header,
+    read_source,
+)
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -93,6 +101,125 @@ def test_import_variants_find_the_term_column_and_keep_every_row(tmp_path):
     assert read_source(unclear, header=False, term_column="2").term_column == 1
     with pytest.raises(InputError, match="no column"):
         read_source(utf8, term_column="name")
+
+
+def test_xlsx_rich_text_inline_strings_gaps_and_wide_columns(tmp_path):
+    """What spreadsheet programs write beyond the plain case: shared strings in formatted runs,
+    inline strings, empty cells left out (a gap), columns past Z, cells without a reference,
+    floats that are whole numbers, formula text, empty rows; and files that are no workbook."""
+    ns = 'xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main"'
+    shared = (
+        f"<sst {ns}><si><t>code</t></si><si><t>term</t></si>"
+        "<si><r><t>간</t></r><r><t/></r><r><t>경화</t></r></si><si><t>note</t></si></sst>"
+    )
+    sheet = (
+        f"<worksheet {ns}><sheetData>"
+        '<row r="1"><c r="A1" t="s"><v>0</v></c><c r="B1" t="s"><v>1</v></c>'
+        '<c r="AA1" t="s"><v>3</v></c></row>'
+        '<row r="2"><c r="A2"><v>12.0</v></c><c r="B2" t="s"><v>2</v></c>'
+        '<c r="AA2" t="str"><v>7.0</v></c></row>'
+        '<row r="3"/>'
+        '<row r="4"><c r="A4"><v>-3.0</v></c><c r="B4" t="inlineStr"><is><t>liver</t><t> cirrhosis</t></is></c>'
+        '<c r="AB4"><v>2.5</v></c></row>'
+        '<row r="5"><c><v>5</v></c><c t="inlineStr"><is><t>당뇨</t></is></c><c r="D5"/></row>'
+        "</sheetData></worksheet>"
+    )
+    path = tmp_path / "rich.xlsx"
+    with zipfile.ZipFile(path, "w") as archive:
+        archive.writestr("xl/sharedStrings.xml", shared)
+        archive.writestr("xl/worksheets/sheet1.xml", sheet)
+    gap = [""] * 24
+    assert list(_raw_rows(path, "utf-8")) == [
+        ["code", "term", *gap, "note"],
+        ["12", "간경화", *gap, "7.0"],
+        [],
+        ["-3", "liver cirrhosis", *gap, "", "2.5"],
+        ["5", "당뇨", "", ""],
+    ]
+    source = read_source(path, header=True)  # (empty header cells: no guess)
+    assert source.columns[:3] == ["code", "term", "column_3"] and source.columns[26] == "note"
+    assert [r[1] for r in source.rows()] == ["간경화", "liver cirrhosis", "당뇨"]
+
+    not_zip = tmp_path / "renamed.xlsx"
+    not_zip.write_text("code,term\n", encoding="utf-8")
+    with pytest.raises(InputError, match=r"renamed\.xlsx: not an \.xlsx file"):
+        read_source(not_zip)
+    no_sheet = tmp_path / "empty.xlsx"
+    with zipfile.ZipFile(no_sheet, "w") as archive:
+        archive.writestr("xl/workbook.xml", f"<workbook {ns}/>")
+    with pytest.raises(InputError, match=r"empty\.xlsx: no worksheet"):
+        read_source(no_sheet)
+
+
+@pytest.mark.parametrize(
+    "rows, expected",
+    [
+        ([["진단명"]], None),  # one row: nothing to compare with
+        ([["name", "code"], ["간경화", "K74.6"]], True),  # two rows are enough
+        ([["진료과", "환자"], ["내과", "12"]], True),  # a column of numbers under a name
+        ([["진료과", "번호"], ["내과", "A01"], ["외과", "B02"]], True),  # ... or of codes
+        ([["진료과", "환자"], ["내과"], ["외과", ""], ["안과", "3"]], True),  # short and empty cells skipped
+        ([["진단명", "비고"], ["간경화", "메모"]], True),  # a known column name
+        ([["진단명"], ["간경화"], ["당뇨"]], None),  # ... but a single column: can't tell
+        ([["name", ""], ["간경화", "1"]], False),  # a header has no empty cell,
+        ([["12", "간경화"], ["13", "당뇨"]], False),  # no number,
+        ([["K74.6", "간경화"], ["E11", "당뇨"]], False),  # no code
+        ([["간경화", "간"], ["고혈압", "심장"]], None),  # names over names
+    ],
+)
+def test_guess_header(rows, expected):
+    assert guess_header(rows) is expected
+
+
+@pytest.mark.parametrize(
+    "columns, rows, header, expected",
+    [
+        # a header naming the term column wins over a column of longer text
+        (
+            ["id", "진단명", "비고"],
+            [
+                ["1", "간경화", "아주 길게 적은 메모입니다 여러 단어"],
+                ["2", "당뇨", "또 다른 긴 설명이 있는 메모"],
+            ],
+            True,
+            (1, 0, None),
+        ),
+        # ... unless that column is empty: then the column that looks most like names
+        (["name", "설명"], [["", "간경화"], ["", "당뇨병"]], True, (1, None, None)),
+        # code, term and frequency columns named by their headers
+        (["상병코드", "상병명", "건수"], [["K74.6", "간경화", "12"], ["E11", "당뇨", "3"]], True, (1, 0, 2)),
+        # by content: unique codes; whole numbers are a frequency under a header only
+        (["a", "b", "c"], [["A1", "간경화", "3"], ["A2", "당뇨", "3"]], True, (1, 0, 2)),
+        (
+            ["column_1", "column_2", "column_3"],
+            [["A1", "간경화", "3"], ["A2", "당뇨", "3"]],
+            False,
+            (1, 0, None),
+        ),
+        # numbers without a header are neither codes nor counts; repeated codes are no code column
+        (["column_1", "column_2"], [["1", "간경화"], ["2", "당뇨"]], False, (1, None, None)),
+        (["column_1", "column_2"], [["A1", "간경화"], ["A1", "당뇨"]], False, (1, None, None)),
+        # two equally name-like columns: the first
+        (["column_1", "column_2"], [["간경화", "간경화"], ["당뇨", "당뇨"]], False, (0, None, None)),
+    ],
+)
+def test_guess_columns(columns, rows, header, expected):
+    assert guess_columns(columns, rows, header=header) == expected
+
+
+def test_rows_are_padded_to_the_columns_and_undecodable_files_refused(tmp_path):
+    ragged = tmp_path / "ragged.csv"
+    ragged.write_text("id,term,count\n1,간경화\n2,당뇨,3,extra\n", encoding="utf-8")
+    assert list(read_source(ragged).rows()) == [["1", "간경화", "", ""], ["2", "당뇨", "3", "extra"]]
+    # a row wider than the sample showed is kept whole
+    assert list(read_source(ragged, sample_size=1).rows()) == [
+        ["1", "간경화", ""],
+        ["2", "당뇨", "3", "extra"],
+    ]
+    cut = tmp_path / "cut.csv"  # UTF-8 cut inside its last character: not UTF-8 (nor cp949)
+    cut.write_bytes("term\n간경화\n".encode()[:-2])
+    with pytest.raises(InputError, match=r"cut\.csv: neither UTF-8 nor cp949"):
+        read_source(cut)
 
 
 @pytest.fixture()
@@ -197,6 +324,53 @@ def test_exports_csv_stcm_usagi_and_previous_mapping(project, tmp_path, small_kc
     again = MappingProject.create(tmp_path / "again.map", read_source(mapping.meta("source")))
     assert again.apply_previous(mapping.path) == 3 and again.row(1).reviewer == "kim"
     for p in (fresh, again):
+        p.close()
+
+
+def test_previous_decisions_match_terms_of_a_list_without_codes(tmp_path):
+    """A Usagi export (here tab-separated) of a list without source codes: rows match on the
+    term (case-insensitive); several rows of one term are its targets; conceptId 0 takes the
+    code that starts conceptName, another conceptId the code `concept_codes` gives it (none:
+    no target); the comment, reviewer and a known equivalence come along (an unknown one is
+    UNREVIEWED); unchecked rows carry nothing over. Counts like 1,234 are read as numbers."""
+    listing = tmp_path / "list.csv"
+    listing.write_text(
+        'term,count\n간경화,"1,234"\nLiver Cirrhosis,\n당뇨병,n/a\n고혈압,4.0\n천식,3\n', encoding="utf-8"
+    )
+    project = MappingProject.create(tmp_path / "p.map", read_source(listing))
+    assert [project.row(i).frequency for i in range(1, 6)] == [1234, 0, 0, 4, 3]
+    usagi = tmp_path / "usagi.tsv"
+    columns = "sourceCode sourceName mappingStatus equivalence statusSetBy conceptId conceptName comment"
+    rows = [
+        ["", "간경화", "APPROVED", "EQUAL", "kim", "0", "K74.6 간경화", "checked twice"],
+        ["", "간경화", "APPROVED", "EQUAL", "kim", "0", "K70.3 알코올성 간경화", ""],
+        ["", "당뇨병", "UNCHECKED", "", "", "0", "E11 당뇨병", ""],
+        ["", "liver cirrhosis", "FLAGGED", "SIMILAR", "lee", "123", "whatever", ""],
+        ["", "고혈압", "IGNORED", "", "", "0", "", ""],
+        ["", "천식", "FLAGGED", "WIDER", "park", "77", "J45 천식", ""],
+    ]
+    usagi.write_text("\n".join("\t".join(r) for r in [columns.split(), *rows]) + "\n", encoding="utf-8")
+    assert project.apply_previous(usagi, concept_codes={"123": "K74.60"}) == 4
+    decided = {r.term: (r.status, r.targets, r.equivalence, r.comment, r.reviewer) for r in project.rows()}
+    assert decided == {
+        "간경화": ("approved", ("K74.6", "K70.3"), "EQUAL", "checked twice", "kim"),
+        "Liver Cirrhosis": ("flagged", ("K74.60",), "UNREVIEWED", "", "lee"),
+        "당뇨병": ("unchecked", (), "UNREVIEWED", "", ""),
+        "고혈압": ("ignored", (), "UNREVIEWED", "", ""),
+        "천식": ("flagged", (), "WIDER", "", "park"),
+    }
+    # from a project file of the same list: by term too
+    again = MappingProject.create(tmp_path / "again.map", read_source(listing))
+    assert again.apply_previous(project.path) == 4
+    assert again.row(1).comment == "checked twice" and again.row(2).reviewer == "lee"
+
+    not_usagi = tmp_path / "other.csv"
+    not_usagi.write_text("sourceName,conceptId,comment\n간경화,0,x\n", encoding="utf-8")
+    with pytest.raises(
+        InputError, match=r"other\.csv: not a Usagi export \(missing sourceCode, mappingStatus\)"
+    ):
+        again.apply_previous(not_usagi)
+    for p in (project, again):
         p.close()
 
 
