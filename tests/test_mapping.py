@@ -151,6 +151,61 @@ def test_xlsx_rich_text_inline_strings_gaps_and_wide_columns(tmp_path):
         read_source(no_sheet)
 
 
+def test_read_source_takes_named_or_numbered_columns_and_says_what_is_wrong(tmp_path):
+    table = tmp_path / "table.csv"
+    table.write_text("코드,진단명,비고,비고\nK1,간경화,a,b\nK2,당뇨,c,d\n", encoding="utf-8")
+    source = read_source(table)
+    assert (source.term_column, source.code_column, source.frequency_column) == (1, 0, None)
+    assert source.sample == [["K1", "간경화", "a", "b"], ["K2", "당뇨", "c", "d"]]  # the rows, no header
+    assert read_source(table, term_column="비고").term_column == 2  # the first of that name
+    assert read_source(table, term_column=1).term_column == 0  # 1-based
+    assert read_source(table, term_column="4").term_column == 3
+    assert read_source(table, term_column="코드").code_column is None  # not the term column too
+    assert read_source(table, term_column="비고").code_column == 0
+    assert read_source(table, code_column="비고").code_column == 2
+    assert read_source(table, frequency_column=4).frequency_column == 3
+    for option, value, message in [
+        ("term_column", 5, "no column 5 for the term (the file has 4)"),
+        ("code_column", "9", "no column 9 for the code (the file has 4)"),
+        ("frequency_column", "x", "no column 'x' for the frequency; columns: 코드, 진단명, 비고, 비고"),
+    ]:
+        with pytest.raises(InputError) as raised:
+            read_source(table, **{option: value})
+        assert str(raised.value) == f"{table}: {message}"
+
+    with pytest.raises(InputError, match=r"missing\.csv: no such file"):
+        read_source(tmp_path / "missing.csv")
+    blank = tmp_path / "blank.csv"
+    blank.write_text("\n , \n", encoding="utf-8")
+    with pytest.raises(InputError, match=r"blank\.csv: no rows"):
+        read_source(blank)
+    unclear = tmp_path / "unclear.csv"
+    unclear.write_text("간경화,간\n고혈압,심장\n", encoding="utf-8")
+    with pytest.raises(InputError, match=r"the first row \(간경화, 간\) is a header; say so"):
+        read_source(unclear)
+    headless = read_source(unclear, header=False)
+    assert headless.columns == ["column_1", "column_2"] and len(headless.sample) == 2
+
+
+def test_delimiters_line_ends_and_plain_text_lists(tmp_path):
+    one_column = tmp_path / "terms.tsv"  # a .tsv is tab-separated even when its first line has no tab
+    one_column.write_text("term\n간경화, 알코올성\n당뇨\n", encoding="utf-8")
+    assert [r[0] for r in read_source(one_column, header=True).rows()] == ["간경화, 알코올성", "당뇨"]
+    tabbed = tmp_path / "saved-as.csv"  # a .csv whose first line has tabs is tab-separated
+    tabbed.write_text("code\tterm\nK1\t간경화, 알코올성\nK2\t당뇨\n", encoding="utf-8")
+    assert [r[1] for r in read_source(tabbed).rows()] == ["간경화, 알코올성", "당뇨"]
+    quoted = tmp_path / "excel.csv"  # a cell with a line break inside quotes keeps it as written
+    quoted.write_bytes('code,term\r\nK1,"간경화\r\n(알코올성)"\r\nK2,당뇨\r\n'.encode("cp949"))
+    assert [r[1] for r in read_source(quoted).rows()] == ["간경화\r\n(알코올성)", "당뇨"]
+    plain = tmp_path / "LIST.TXT"  # one term per line, commas and all, never a header
+    plain.write_text("진단명\r\nFactor XI, deficiency\r\nFactor IX\r\n", encoding="utf-8")
+    source = read_source(plain)
+    assert not source.header
+    assert [r[0] for r in source.rows()] == ["진단명", "Factor XI, deficiency", "Factor IX"]
+    xlsx = write_xlsx(tmp_path / "list.xlsx", LIST)
+    assert read_source(xlsx).encoding == "utf-8"
+
+
 @pytest.mark.parametrize(
     "rows, expected",
     [
