@@ -156,7 +156,8 @@ def _xlsx_rows(path: Path) -> Iterator[list[str]]:
                     continue
                 cells: dict[int, str] = {}
                 for cell in row.iter(f"{_XLSX}c"):
-                    column = _xlsx_column(cell.get("r", "")) if cell.get("r") else len(cells)
+                    reference = cell.get("r")
+                    column = _xlsx_column(reference) if reference else len(cells)
                     kind = cell.get("t")
                     if kind == "inlineStr":
                         value = "".join(t.text or "" for t in cell.iter(f"{_XLSX}t"))
@@ -749,7 +750,7 @@ def _int(value: str) -> int:
 
 def _previous_decisions(path: Path, concept_codes: dict[str, str]) -> dict[tuple[str, str], tuple]:
     decisions: dict[tuple[str, str], tuple] = {}
-    if path.suffix.lower() in (".csv", ".tsv", ".txt"):
+    if path.suffix.lower() in (".csv", ".tsv"):  # a Usagi export; anything else is a project file
         source = read_source(path, header=True)
         index = {name: i for i, name in enumerate(source.columns)}
         missing = [c for c in ("sourceCode", "sourceName", "mappingStatus", "conceptId") if c not in index]

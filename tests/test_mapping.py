@@ -110,18 +110,19 @@ def test_xlsx_rich_text_inline_strings_gaps_and_wide_columns(tmp_path):
     ns = 'xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main"'
     shared = (
         f"<sst {ns}><si><t>code</t></si><si><t>term</t></si>"
-        "<si><r><t>간</t></r><r><t/></r><r><t>경화</t></r></si><si><t>note</t></si></sst>"
+        "<si><r><t>간</t></r><r><t/></r><r><t>경화</t></r></si>\n  <si>\n    <t>note</t>\n  </si>\n</sst>"
     )
     sheet = (
         f"<worksheet {ns}><sheetData>"
         '<row r="1"><c r="A1" t="s"><v>0</v></c><c r="B1" t="s"><v>1</v></c>'
         '<c r="AA1" t="s"><v>3</v></c></row>'
-        '<row r="2"><c r="A2"><v>12.0</v></c><c r="B2" t="s"><v>2</v></c>'
+        '<row r="2"><c r="A2"><v>1234.0</v></c><c r="B2" t="s"><v>2</v></c>'
         '<c r="AA2" t="str"><v>7.0</v></c></row>'
         '<row r="3"/>'
         '<row r="4"><c r="A4"><v>-3.0</v></c><c r="B4" t="inlineStr"><is><t>liver</t><t> cirrhosis</t></is></c>'
         '<c r="AB4"><v>2.5</v></c></row>'
-        '<row r="5"><c><v>5</v></c><c t="inlineStr"><is><t>당뇨</t></is></c><c r="D5"/></row>'
+        '<row r="5"><c><v>5</v></c><c t="inlineStr"><is>\n<t/><t>당뇨</t></is></c><c r="D5"/></row>'
+        '<row r="6"><c r="7"><v>6</v></c></row>'  # a reference without letters: the first column
         "</sheetData></worksheet>"
     )
     path = tmp_path / "rich.xlsx"
@@ -131,14 +132,15 @@ def test_xlsx_rich_text_inline_strings_gaps_and_wide_columns(tmp_path):
     gap = [""] * 24
     assert list(_raw_rows(path, "utf-8")) == [
         ["code", "term", *gap, "note"],
-        ["12", "간경화", *gap, "7.0"],
+        ["1234", "간경화", *gap, "7.0"],
         [],
         ["-3", "liver cirrhosis", *gap, "", "2.5"],
         ["5", "당뇨", "", ""],
+        ["6"],
     ]
     source = read_source(path, header=True)  # (empty header cells: no guess)
     assert source.columns[:3] == ["code", "term", "column_3"] and source.columns[26] == "note"
-    assert [r[1] for r in source.rows()] == ["간경화", "liver cirrhosis", "당뇨"]
+    assert [r[1] for r in source.rows()] == ["간경화", "liver cirrhosis", "당뇨", ""]
 
     not_zip = tmp_path / "renamed.xlsx"
     not_zip.write_text("code,term\n", encoding="utf-8")
@@ -254,6 +256,34 @@ def test_guess_header(rows, expected):
         # numbers without a header are neither codes nor counts; repeated codes are no code column
         (["column_1", "column_2"], [["1", "간경화"], ["2", "당뇨"]], False, (1, None, None)),
         (["column_1", "column_2"], [["A1", "간경화"], ["A1", "당뇨"]], False, (1, None, None)),
+        # the term column: names in most cells, long, varied (each factor decides one table)
+        (
+            ["column_1", "column_2"],
+            [["간경화", "ab"], ["", "cd"], ["", "ef"], ["당뇨병", "gh"]],
+            False,
+            (0, None, None),
+        ),
+        (["column_1", "column_2"], [["간경화", "고혈압"], ["당뇨병", "고혈압"]], False, (0, None, None)),
+        (
+            ["column_1", "column_2"],
+            [
+                ["알코올성 간경화증, 복수 동반됨", "간경"],
+                ["K74.6", "당뇨"],
+                ["제2형 당뇨병, 신장 합병증 동반", "혈압"],
+                ["E11.9", "심장"],
+                ["고혈압성 심장병, 심부전 동반됨", "폐렴"],
+            ],
+            False,
+            (0, None, None),
+        ),
+        (
+            ["column_1", "column_2"],
+            [["간경화증", "간경화"], ["K1", "간경화"], ["당뇨병성", "당뇨병"], ["고혈압성", "당뇨병"]],
+            False,
+            (0, None, None),
+        ),
+        # a column named as the code column, though its codes repeat
+        (["진단코드", "진단명"], [["K74.6", "간경화"], ["K74.6", "간경변"]], True, (1, 0, None)),
         # two equally name-like columns: the first
         (["column_1", "column_2"], [["간경화", "간경화"], ["당뇨", "당뇨"]], False, (0, None, None)),
     ],
@@ -419,13 +449,34 @@ def test_previous_decisions_match_terms_of_a_list_without_codes(tmp_path):
     assert again.apply_previous(project.path) == 4
     assert again.row(1).comment == "checked twice" and again.row(2).reviewer == "lee"
 
+    # Usagi's optional columns left out; a repeated target counted once; conceptId empty
+    minimal = tmp_path / "minimal.csv"
+    minimal.write_text(
+        "sourceCode,sourceName,mappingStatus,conceptId,conceptName\n"
+        ",당뇨병,FLAGGED,,E11 당뇨병\n,당뇨병,FLAGGED,,E11 당뇨병\n,고혈압,FLAGGED,0,\n",
+        encoding="utf-8",
+    )
+    assert again.apply_previous(minimal) == 1  # (고혈압 was decided already)
+    assert again.row(3).targets == ("E11",) and (again.row(3).comment, again.row(3).reviewer) == ("", "")
+    # from a project file with source codes: by the code, though the term was reworded
+    coded = tmp_path / "coded.csv"
+    coded.write_text("code,term\nL1,간경화\nL2,당뇨\n", encoding="utf-8")
+    before = MappingProject.create(tmp_path / "before.map", read_source(coded))
+    before.decide(1, status="ignored", comment="duplicate")
+    coded.write_text("code,term\nL1,간경변\nL2,당뇨\n", encoding="utf-8")
+    after = MappingProject.create(tmp_path / "after.map", read_source(coded))
+    assert after.apply_previous(before.path) == 1 and after.row(1).comment == "duplicate"
+    bare = tmp_path / "bare.csv"  # no conceptName column: conceptId 0 names no target
+    bare.write_text("sourceCode,sourceName,mappingStatus,conceptId\n,당뇨,FLAGGED,0\n", encoding="utf-8")
+    assert after.apply_previous(bare) == 1 and (after.row(2).status, after.row(2).targets) == ("flagged", ())
+
     not_usagi = tmp_path / "other.csv"
     not_usagi.write_text("sourceName,conceptId,comment\n간경화,0,x\n", encoding="utf-8")
     with pytest.raises(
         InputError, match=r"other\.csv: not a Usagi export \(missing sourceCode, mappingStatus\)"
     ):
         again.apply_previous(not_usagi)
-    for p in (project, again):
+    for p in (project, again, before, after):
         p.close()
 
 
