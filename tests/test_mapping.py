@@ -21,6 +21,7 @@ from core.mapping import (
     STCM_COLUMNS,
     USAGI_COLUMNS,
     MappingProject,
+    _name_like,
     _raw_rows,
     guess_columns,
     guess_header,
@@ -202,10 +203,19 @@ def test_delimiters_line_ends_and_plain_text_lists(tmp_path):
     plain = tmp_path / "LIST.TXT"  # one term per line, commas and all, never a header
     plain.write_text("진단명\r\nFactor XI, deficiency\r\nFactor IX\r\n", encoding="utf-8")
     source = read_source(plain)
-    assert not source.header
+    assert source.header is False
     assert [r[0] for r in source.rows()] == ["진단명", "Factor XI, deficiency", "Factor IX"]
     xlsx = write_xlsx(tmp_path / "list.xlsx", LIST)
     assert read_source(xlsx).encoding == "utf-8"
+
+
+@pytest.mark.parametrize(
+    "cell, expected",
+    [("간경화", 1.0), (" liver ", 1.0), ("x", 0.2), ("간", 0.2), ("A-1", 0.2), ("12", 0.0), ("1,234", 0.0)]
+    + [("K74.6", 0.0), ("AB123", 0.0), ("", 0.0), ("  ", 0.0)],
+)
+def test_how_much_a_cell_looks_like_a_name(cell, expected):
+    assert _name_like(cell) == expected
 
 
 @pytest.mark.parametrize(
@@ -295,6 +305,7 @@ def test_guess_columns(columns, rows, header, expected):
 def test_rows_are_padded_to_the_columns_and_undecodable_files_refused(tmp_path):
     ragged = tmp_path / "ragged.csv"
     ragged.write_text("id,term,count\n1,간경화\n2,당뇨,3,extra\n", encoding="utf-8")
+    assert read_source(ragged).columns == ["id", "term", "count", "column_4"]  # wider rows than the header
     assert list(read_source(ragged).rows()) == [["1", "간경화", "", ""], ["2", "당뇨", "3", "extra"]]
     # a row wider than the sample showed is kept whole
     assert list(read_source(ragged, sample_size=1).rows()) == [
