@@ -477,6 +477,13 @@ def test_previous_decisions_match_terms_of_a_list_without_codes(tmp_path):
     coded.write_text("code,term\nL1,간경변\nL2,당뇨\n", encoding="utf-8")
     after = MappingProject.create(tmp_path / "after.map", read_source(coded))
     assert after.apply_previous(before.path) == 1 and after.row(1).comment == "duplicate"
+    reworded = tmp_path / "reworded.csv"  # a Usagi row with a source code matches by the code
+    reworded.write_text(
+        "sourceCode,sourceName,mappingStatus,conceptId,conceptName\nL2,당뇨병 (옛 이름),IGNORED,0,\n",
+        encoding="utf-8",
+    )
+    later = MappingProject.create(tmp_path / "later.map", read_source(coded))
+    assert later.apply_previous(reworded) == 1 and later.row(2).status == "ignored"
     bare = tmp_path / "bare.csv"  # no conceptName column: conceptId 0 names no target
     bare.write_text("sourceCode,sourceName,mappingStatus,conceptId\n,당뇨,FLAGGED,0\n", encoding="utf-8")
     assert after.apply_previous(bare) == 1 and (after.row(2).status, after.row(2).targets) == ("flagged", ())
@@ -487,7 +494,7 @@ def test_previous_decisions_match_terms_of_a_list_without_codes(tmp_path):
         InputError, match=r"other\.csv: not a Usagi export \(missing sourceCode, mappingStatus\)"
     ):
         again.apply_previous(not_usagi)
-    for p in (project, again, before, after):
+    for p in (project, again, before, after, later):
         p.close()
 
 
