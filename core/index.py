@@ -253,8 +253,7 @@ def attach_prebuilt(bundle_dir: str | Path, *, texts: Sequence[str], vectors: np
     bundle_dir = Path(bundle_dir)
     manifest = read_manifest(bundle_dir)
     VectorStore.of(texts, vectors).save(bundle_dir / PREBUILT)
-    files = {name: digest for name, digest in manifest.files.items() if name != "prebuilt.json"}
-    files[PREBUILT] = sha256_file(bundle_dir / PREBUILT)
+    files = {**manifest.files, PREBUILT: sha256_file(bundle_dir / PREBUILT)}
     write_atomic(bundle_dir / MANIFEST, dataclasses.replace(manifest, files=files).to_json())
 
 

@@ -406,6 +406,8 @@ def test_the_score_fuses_the_dense_and_the_lexical_cosine(small_kcd, tiny_bundle
 def test_prebuilt_vectors_in_the_bundle_skip_embedding(small_kcd, tiny_bundle, cache, tmp_path):
     import shutil
 
+    from core.bundle import read_manifest
+    from core.fsutil import sha256_file
     from core.index import attach_prebuilt, load_prebuilt
 
     bundle = tmp_path / "bundle"
@@ -420,6 +422,7 @@ def test_prebuilt_vectors_in_the_bundle_skip_embedding(small_kcd, tiny_bundle, c
         progress=lambda done, total: embedded.append(total) or True,
     )
     assert embedded == []  # nothing was embedded
+    assert read_manifest(bundle).files["prebuilt.npz"] == sha256_file(bundle / "prebuilt.npz")
     assert load_prebuilt(bundle, ["not in the bundle"])[1].tolist() == [False]
     cosine = (second.index.vectors() * first.index.vectors()).sum(1)
     assert cosine.min() > 0.999
@@ -558,3 +561,47 @@ def test_a_candidate_is_fetched_only_if_its_best_possible_score_reaches_the_need
     ]
     # fewer codes known than needed: everything may rank
     assert may_rank([[0.9, nan, nan, nan]], [0.6, 0.6, 0.0, 0.3], [[0.9]], 5) == [True] * 4
+
+
+def test_vector_stores_add_round_trip_and_stay_int8(tmp_path):
+    """The store of local synonym vectors grows by `+` (a launch adds what it embedded to what
+    earlier launches stored); int8 with a float32 scale per vector, empty stores included."""
+    from core.index import VectorStore, load_prebuilt
+
+    rng = np.random.default_rng(0)
+    vectors = rng.normal(size=(5, 8)).astype(np.float32)
+    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+    texts = ["간경화", "lc", "liver cirrhosis", "당뇨", "dm"]
+    first, second = VectorStore.of(texts[:3], vectors[:3]), VectorStore.of(texts[3:], vectors[3:])
+    empty = VectorStore.of([], np.zeros((0, 8), dtype=np.float32))
+    assert (first.q.dtype, first.scale.dtype) == (np.int8, np.float32)
+    assert (empty.keys.shape, empty.q.shape, empty.q.dtype, empty.scale.shape) == (
+        (0,),
+        (0, 8),
+        np.int8,
+        (0,),
+    )
+    for store in (first + second, empty + first + second):
+        found_vectors, found = store.lookup([*texts, "not stored"])
+        assert found.tolist() == [True] * 5 + [False]
+        assert np.abs(found_vectors[:5] - vectors).max() < 0.01 and not found_vectors[5].any()
+    (first + second).save(tmp_path / "store.npz")
+    loaded = VectorStore.load(tmp_path / "store.npz")
+    assert loaded.lookup(texts)[1].all() and loaded.q.dtype == np.int8
+    empty.save(tmp_path / "empty.npz")
+    assert len(VectorStore.load(tmp_path / "empty.npz").keys) == 0  # consistent, not refused
+    no_store, found = load_prebuilt(tmp_path, ["간경화", "lc"])  # a bundle without prebuilt vectors
+    assert (no_store.shape, no_store.dtype, found.tolist()) == ((2, 0), np.float32, [False, False])
+
+
+def test_user_data_and_the_cache_live_where_the_environment_or_the_home_folder_says(monkeypatch, tmp_path):
+    from core.index import cache_dir, data_dir
+
+    monkeypatch.setenv("SAPBERT_KO_EN_DATA", str(tmp_path / "data"))
+    monkeypatch.setenv("SAPBERT_KO_EN_CACHE", str(tmp_path / "cache"))
+    assert (data_dir(), cache_dir()) == (tmp_path / "data", tmp_path / "cache")
+    monkeypatch.delenv("SAPBERT_KO_EN_DATA")
+    monkeypatch.delenv("SAPBERT_KO_EN_CACHE")
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    assert data_dir() == tmp_path / "home" / ".local" / "share" / "sapbert-ko-en"
+    assert cache_dir() == tmp_path / "home" / ".cache" / "sapbert-ko-en"
