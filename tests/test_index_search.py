@@ -41,6 +41,8 @@ def test_index_save_load_and_stale_detection(tmp_path):
     with pytest.raises(IndexStaleError, match="another dictionary or model"):
         TermIndex.load(tmp_path / "idx", dictionary="d1", bundle="b2")  # a cache of another model
     assert np.allclose(loaded.vectors([3, 5]), vectors[[3, 5]])
+    none = loaded.vectors([])  # (no candidate to fetch)
+    assert (none.shape, none.dtype) == ((0, 8), np.float32)
     with open(tmp_path / "idx" / "index.bin", "r+b") as handle:
         handle.seek(100)
         handle.write(b"\x00\xff\x00\xff")
@@ -588,6 +590,8 @@ def test_vector_stores_add_round_trip_and_stay_int8(tmp_path):
     (first + second).save(tmp_path / "store.npz")
     loaded = VectorStore.load(tmp_path / "store.npz")
     assert loaded.lookup(texts)[1].all() and loaded.q.dtype == np.int8
+    nothing, found = empty.lookup(["간경화"])
+    assert (nothing.shape, nothing.dtype, found.tolist()) == ((1, 0), np.float32, [False])
     empty.save(tmp_path / "empty.npz")
     assert len(VectorStore.load(tmp_path / "empty.npz").keys) == 0  # consistent, not refused
     no_store, found = load_prebuilt(tmp_path, ["간경화", "lc"])  # a bundle without prebuilt vectors
