@@ -609,3 +609,29 @@ def test_user_data_and_the_cache_live_where_the_environment_or_the_home_folder_s
     monkeypatch.setenv("HOME", str(tmp_path / "home"))
     assert data_dir() == tmp_path / "home" / ".local" / "share" / "sapbert-ko-en"
     assert cache_dir() == tmp_path / "home" / ".cache" / "sapbert-ko-en"
+
+
+def test_stored_vectors_of_an_older_format_damaged_or_inconsistent_are_ignored_with_a_warning(
+    tmp_path, caplog
+):
+    from core.index import VectorStore
+
+    older = tmp_path / "older.npz"
+    np.savez(older, vectors=np.zeros((1, 4), dtype=np.float32))
+    damaged = tmp_path / "damaged.npz"
+    damaged.write_bytes(b"PK\x03\x04 not really a zip")
+    flat = tmp_path / "flat.npz"  # as many keys, rows and scales, but rows of no width
+    np.savez(flat, keys=np.zeros(2, dtype="<u8"), q=np.zeros(2, dtype=np.int8), scale=np.ones(2, np.float32))
+    uneven = tmp_path / "uneven.npz"
+    np.savez(uneven, keys=np.zeros(2, dtype="<u8"), q=np.zeros((3, 4), np.int8), scale=np.ones(2, np.float32))
+    for path, what in [
+        (older, "vectors of an older format"),
+        (damaged, "unreadable stored vectors"),
+        (flat, "inconsistent stored vectors"),
+        (uneven, "inconsistent stored vectors"),
+    ]:
+        caplog.clear()
+        with caplog.at_level("WARNING", logger="core.index"):
+            assert VectorStore.load(path) is None
+        assert caplog.messages and caplog.messages[0].startswith(f"{path}: {what}"), caplog.messages
+    assert VectorStore.load(tmp_path / "missing.npz") is None
