@@ -702,7 +702,7 @@ class MappingProject:
 
     def approve_above(self, confidence: float, *, reviewer: str = "") -> int:
         """Approve every unchecked row whose top suggestion's confidence is at least
-        `confidence` (one transaction; each row can be undone). Returns the count."""
+        `confidence` (a decision per row, each one undoable). Returns the count."""
         ids = [
             r[0]
             for r in self.db.execute(

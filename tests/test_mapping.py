@@ -365,6 +365,54 @@ def test_review_decisions_undo_and_resuggest(project):
         mapping.decide(rows[1].id, status="done")
 
 
+def test_bulk_approval_the_next_unchecked_row_counts_and_undoing_a_changed_decision(project):
+    mapping, _ = project
+    ids = [r.id for r in mapping.rows()]  # the last row (an empty term) has no suggestion
+    assert mapping.next_unchecked().id == ids[0]
+    assert mapping.next_unchecked(after=ids[1]).id == ids[2]
+    assert mapping.next_unchecked(after=ids[3]).id == ids[0]  # past the end: from the start again
+    for row_id, rank, confidence in [
+        (ids[0], 1, 0.95),
+        (ids[1], 1, 0.8),
+        (ids[2], 1, 0.5),
+        (ids[2], 2, 0.99),
+    ]:
+        mapping.db.execute(
+            "UPDATE suggestions SET confidence = ? WHERE row_id = ? AND rank = ?", (confidence, row_id, rank)
+        )
+    mapping.decide(ids[1], status="flagged")
+    assert mapping.approve_above(0.8, reviewer="auto") == 1  # decided rows and lower top suggestions stay
+    first = mapping.row(ids[0])
+    assert (first.status, first.targets, first.reviewer) == ("approved", (first.suggestions[0].code,), "auto")
+    assert mapping.row(ids[2]).status == "unchecked"  # (its second suggestion's 0.99 does not count)
+    assert mapping.approve_above(0.5) == 1 and mapping.row(ids[2]).status == "approved"  # at least
+    mapping.decide(ids[1], status="unchecked")  # back to unchecked, with a decision row
+    assert mapping.counts() == {"unchecked": 2, "approved": 2, "flagged": 0, "ignored": 0, "suggested": 4}
+
+    created = mapping.db.execute("SELECT created_at FROM decisions WHERE row_id = ?", (ids[0],)).fetchone()
+    mapping.decide(ids[0], status="flagged", comment="check the laterality")
+    assert (
+        mapping.db.execute("SELECT created_at FROM decisions WHERE row_id = ?", (ids[0],)).fetchone()
+        == created
+    )
+    restored = mapping.undo()  # the approval comes back as it was
+    assert (restored.id, restored.status, restored.reviewer, restored.comment) == (
+        ids[0],
+        "approved",
+        "auto",
+        "",
+    )
+
+    for change, message in [
+        ({"status": "done"}, "status 'done': choose one of unchecked, approved, flagged, ignored"),
+        ({"equivalence": "SAME"}, "equivalence 'SAME': choose one of EQUAL, EQUIVALENT, WIDER, NARROWER, "),
+        ({"status": "approved"}, f"row {ids[3]}: nothing to approve (no target and no suggestion)"),
+    ]:
+        with pytest.raises(ValueError) as raised:
+            mapping.decide(ids[3], **change)
+        assert str(raised.value).startswith(message)
+
+
 def test_exports_csv_stcm_usagi_and_previous_mapping(project, tmp_path, small_kcd):
     from core.mapping import export_csv, export_stcm, export_usagi
 
