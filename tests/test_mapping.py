@@ -386,15 +386,22 @@ def test_bulk_approval_the_next_unchecked_row_counts_and_undoing_a_changed_decis
     assert (first.status, first.targets, first.reviewer) == ("approved", (first.suggestions[0].code,), "auto")
     assert mapping.row(ids[2]).status == "unchecked"  # (its second suggestion's 0.99 does not count)
     assert mapping.approve_above(0.5) == 1 and mapping.row(ids[2]).status == "approved"  # at least
+    assert mapping.row(ids[2]).reviewer == ""
     mapping.decide(ids[1], status="unchecked")  # back to unchecked, with a decision row
     assert mapping.counts() == {"unchecked": 2, "approved": 2, "flagged": 0, "ignored": 0, "suggested": 4}
+    assert mapping.approve_above(0.8) == 1 and mapping.row(ids[1]).status == "approved"
+    assert mapping.undo().status == "unchecked"
 
     created = mapping.db.execute("SELECT created_at FROM decisions WHERE row_id = ?", (ids[0],)).fetchone()
+    time.sleep(0.01)
     mapping.decide(ids[0], status="flagged", comment="check the laterality")
+    time.sleep(0.01)
+    mapping.decide(ids[0], comment="check the laterality (left)")
     assert (
         mapping.db.execute("SELECT created_at FROM decisions WHERE row_id = ?", (ids[0],)).fetchone()
         == created
     )
+    assert mapping.undo().comment == "check the laterality"
     restored = mapping.undo()  # the approval comes back as it was
     assert (restored.id, restored.status, restored.reviewer, restored.comment) == (
         ids[0],
