@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import io
 import json
 import os
 import signal
@@ -551,6 +552,45 @@ def test_previous_decisions_match_terms_of_a_list_without_codes(tmp_path):
         again.apply_previous(not_usagi)
     for p in (project, again, before, after, later):
         p.close()
+
+
+def test_stcm_export_limits_pages_and_encodings(tmp_path):
+    """SOURCE_TO_CONCEPT_MAP: approved rows only (an unapproved row first), one line per target,
+    the CDM's field lengths (50 / 255 / 1–20), written without a BOM and with LF line ends
+    (the CSV export has a BOM for Korean Excel); rows are read page by page."""
+    from core.mapping import _iter_all, export_csv, export_stcm
+
+    listing = tmp_path / "list.csv"
+    long_term = "간경화 " + "가" * 300
+    listing.write_text(f"term\n당뇨\n{long_term}\n천식\n", encoding="utf-8")
+    project = MappingProject.create(tmp_path / "p.map", read_source(listing, header=True))
+    project.decide(2, status="approved", targets=["K74.6", "K70.3"])
+    project.decide(3, status="approved", targets=["J45"])
+    assert [r.id for r in _iter_all(project, page=2)] == [1, 2, 3]
+    out = tmp_path / "stcm.csv"
+    assert (
+        export_stcm(project, out, concept_id=lambda c: f"id-{c}", target_vocabulary=lambda c: f"v-{c}") == 3
+    )
+    data = out.read_bytes()
+    assert not data.startswith(b"\xef\xbb\xbf") and b"\r" not in data
+    lines = list(csv.reader(io.StringIO(data.decode("utf-8"))))
+    assert [r[0] for r in lines[1:]] == [long_term[:50], long_term[:50], "천식"]
+    assert lines[1][1:6] == ["0", "LOCAL", long_term[:255], "id-K74.6", "v-K74.6"] and lines[3][4:6] == [
+        "id-J45",
+        "v-J45",
+    ]
+    for vocabulary, ok in [("L", True), ("X" * 20, True), ("", False), ("X" * 21, False)]:
+        if ok:
+            assert (
+                export_stcm(project, out, concept_id=str, target_vocabulary=str, source_vocabulary=vocabulary)
+                == 3
+            )
+        else:
+            with pytest.raises(InputError, match="1 to 20 characters"):
+                export_stcm(project, out, concept_id=str, target_vocabulary=str, source_vocabulary=vocabulary)
+    assert export_csv(project, tmp_path / "out.csv", names=lambda c: ("", "")) == 3
+    assert (tmp_path / "out.csv").read_bytes().startswith(b"\xef\xbb\xbf")
+    project.close()
 
 
 def _cli(args: list[str], **kwargs) -> subprocess.Popen:
