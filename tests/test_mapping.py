@@ -161,11 +161,11 @@ def test_read_source_takes_named_or_numbered_columns_and_says_what_is_wrong(tmp_
     source = read_source(table)
     assert (source.term_column, source.code_column, source.frequency_column) == (1, 0, None)
     assert source.sample == [["K1", "간경화", "a", "b"], ["K2", "당뇨", "c", "d"]]  # the rows, no header
-    assert read_source(table, term_column="비고").term_column == 2  # the first of that name
+    by_note = read_source(table, term_column="비고")
+    assert (by_note.term_column, by_note.code_column) == (2, 0)  # the first of that name; the code kept
     assert read_source(table, term_column=1).term_column == 0  # 1-based
     assert read_source(table, term_column="4").term_column == 3
     assert read_source(table, term_column="코드").code_column is None  # not the term column too
-    assert read_source(table, term_column="비고").code_column == 0
     assert read_source(table, code_column="비고").code_column == 2
     assert read_source(table, frequency_column=4).frequency_column == 3
     for option, value, message in [
@@ -306,8 +306,9 @@ def test_guess_columns(columns, rows, header, expected):
 def test_rows_are_padded_to_the_columns_and_undecodable_files_refused(tmp_path):
     ragged = tmp_path / "ragged.csv"
     ragged.write_text("id,term,count\n1,간경화\n2,당뇨,3,extra\n", encoding="utf-8")
-    assert read_source(ragged).columns == ["id", "term", "count", "column_4"]  # wider rows than the header
-    assert list(read_source(ragged).rows()) == [["1", "간경화", "", ""], ["2", "당뇨", "3", "extra"]]
+    source = read_source(ragged)
+    assert source.columns == ["id", "term", "count", "column_4"]  # wider rows than the header
+    assert list(source.rows()) == [["1", "간경화", "", ""], ["2", "당뇨", "3", "extra"]]
     # a row wider than the sample showed is kept whole
     assert list(read_source(ragged, sample_size=1).rows()) == [
         ["1", "간경화", ""],
