@@ -8,6 +8,7 @@ torch = pytest.importorskip("torch")  # without the train extra these tests are 
 
 from core.dictionary import load_dictionary  # noqa: E402
 from core.evaluation import held_out  # noqa: E402
+from core.text import normalize  # noqa: E402
 from tests.test_dictionary import write_kostom  # noqa: E402
 from trainer.config import resolve_config  # noqa: E402
 from trainer.loss import RECIPES, LossConfig, MultiSimilarityLoss, multi_similarity_loss  # noqa: E402
@@ -380,3 +381,40 @@ def test_training_pairs_never_hold_a_held_out_code_or_name_and_eval_pairs_only_t
     assert not [p for p in train if normalize(i10) in (p.sent0, p.sent1)]  # I10's name, under K74.6
     assert held and all(held_out(p.label) for p in held)
     assert {"혈압 높음", "high blood pressure"} & {t for p in held for t in (p.sent0, p.sent1)}
+
+
+def test_make_pairs_down_samples_around_the_anchor_and_takes_only_the_wanted_sources():
+    from core.dictionary import Concept, Dictionary, Term
+
+    names = ["간경화", "Liver Cirrhosis"] + [f"name {i}" for i in range(10)]  # 12 names, 66 pairs
+    terms = [Term(t, "en") for t in names] + [
+        Term("liver  cirrhosis", "en"),  # the same name once normalised
+        Term("N/A", "en"),
+        Term("curated name", "en", source="curated"),
+        Term("my name", "en", source="user"),
+    ]
+    other = [Term("폐렴", "ko"), Term("pneumonia", "en"), Term("my pneumonia", "en", source="user")]
+    dictionary = Dictionary(
+        "t", {"K74.6": Concept("K74.6", "kcd", terms=terms), "J18.9": Concept("J18.9", "kcd", terms=other)}
+    )
+    samples = set()
+    for seed in range(6):
+        pairs = [p for p in make_pairs(dictionary, max_pairs=9, seed=seed) if p.label == "K74.6"]
+        keys = [(p.sent0, p.sent1) for p in pairs]
+        assert len(keys) == len(set(keys)) == 9
+        assert ("간경화", "liver cirrhosis") in keys  # the dictionary's own two names, always
+        assert sum(a == "간경화" for a, _ in keys) >= 1 + 4  # and (9 − 1) // 2 more on the first name
+        assert {t for k in keys for t in k} <= {normalize(n) for n in names} | {"curated name"}
+        samples.add(frozenset(keys))
+    assert len(samples) > 1  # the seed chooses the sample
+    everything = make_pairs(dictionary)
+    assert len([p for p in everything if p.label == "K74.6"]) == 50  # max_pairs' default
+    assert {(p.sent0, p.sent1) for p in everything if p.label == "J18.9"} == {("폐렴", "pneumonia")}
+    only = make_pairs(dictionary, sources=("user",), include=lambda code: code == "K74.6")
+    assert only == []  # one user name makes no pair; J18.9 is not included
+    chosen = make_pairs(dictionary, sources=("dictionary", "user"), include=lambda code: code == "J18.9")
+    assert sorted((p.sent0, p.sent1) for p in chosen) == [
+        ("pneumonia", "my pneumonia"),
+        ("폐렴", "my pneumonia"),
+        ("폐렴", "pneumonia"),
+    ]
