@@ -262,11 +262,17 @@ def _kcd_parent(code: str, known: dict[str, Concept]) -> str | None:
 
 
 def _is_fragment(child: Concept, parent: Concept) -> bool:
-    """A subcode name that means little without its parent (`D13.4` "Liver")."""
-    ko_head = parent.name("ko").split(" ")[-1]
-    en_parent = set(_EN_WORD.findall(parent.name("en").lower())) - _EN_STOP
-    en_child = set(_EN_WORD.findall(child.name("en").lower())) - _EN_STOP
-    return ko_head not in child.name("ko") and not (en_parent & en_child)
+    """A subcode name that means little without its parent: one that lacks the head of the
+    parent's Korean name and, in English, shares no word with the parent (D13.4 "Liver") or
+    only picks from what the parent's name lists after its head (C38.0 "heart" under "Malignant
+    neoplasm of heart, mediastinum and pleura")."""
+    if parent.name("ko").split(" ")[-1] in child.name("ko"):
+        return False
+    en_parent, en_child = parent.name("en").lower(), child.name("en").lower()
+    parent_words = set(_EN_WORD.findall(en_parent)) - _EN_STOP
+    child_words = set(_EN_WORD.findall(en_child)) - _EN_STOP
+    head_words = set(_EN_WORD.findall(en_parent.split(" of ", 1)[0]))
+    return not parent_words & child_words or (child_words <= parent_words and not child_words & head_words)
 
 
 def load_kcd(path: str | Path) -> Dictionary:

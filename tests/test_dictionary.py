@@ -32,6 +32,50 @@ def test_kcd_fragment_subcodes_get_contextual_names(small_kcd):
     assert not [t for t in d.concepts["K74.6"].terms if t.source == "context"]
 
 
+def test_kcd_context_names_where_a_subcode_only_names_a_site(tmp_path):
+    path = tmp_path / "kcd.tsv"
+    rows = [
+        ("C38", "심장, 종격 및 흉막의 악성 신생물", "Malignant neoplasm of heart, mediastinum and pleura"),
+        ("C38.0", "심장", "heart"),  # only a word of the parent's list: a fragment
+        ("C38.2", "후종격", "Posterior mediastinum"),  # adds a word of its own
+        (
+            "D13",
+            "기타 및 부위불명의 소화계통의 양성 신생물",
+            "Benign neoplasm of other parts of digestive system",
+        ),
+        ("D13.4", "간", "Liver"),  # no word in common: a fragment
+        ("K74", "간의 섬유증 및 경변증", "Fibrosis and cirrhosis of liver"),
+        ("K74.0", "간섬유증", "Hepatic fibrosis"),  # shares the head "fibrosis"
+        (
+            "K74.6",
+            "간의 기타 및 상세불명의 경변증",
+            "Other and unspecified cirrhosis of liver",
+        ),  # Korean head
+        ("K74.60", "간", "liver"),  # only the site the parent names after its head: a fragment
+    ]
+    path.write_text("kcd\tko\ten\n" + "".join("\t".join(r) + "\n" for r in rows), encoding="utf-8")
+    d = load_dictionary(path)
+    context = {c: [t.text for t in d.concepts[c].terms if t.source == "context"] for c in d.concepts}
+    assert context["C38.0"] == [
+        "심장, 종격 및 흉막의 악성 신생물 - 심장",
+        "Malignant neoplasm of heart, mediastinum and pleura - heart",
+    ]
+    assert context["D13.4"] == [
+        "기타 및 부위불명의 소화계통의 양성 신생물 - 간",
+        "Benign neoplasm of other parts of digestive system - Liver",
+    ]
+    assert context["K74.60"] == [
+        "간의 기타 및 상세불명의 경변증 - 간",
+        "Other and unspecified cirrhosis of liver - liver",
+    ]
+    assert not context["C38.2"] and not context["K74.0"] and not context["K74.6"] and not context["C38"]
+    assert (
+        d.concepts["C38.0"].display_name("en")
+        == "Malignant neoplasm of heart, mediastinum and pleura - heart"
+    )
+    assert d.concepts["C38.2"].display_name("en") == "Posterior mediastinum"
+
+
 def test_kostom_cp949_groups_by_cui_and_falls_back_to_kostom_code(tmp_path):
     path = write_kostom(
         tmp_path / "kostom.txt",
