@@ -49,7 +49,6 @@ def make_pairs(
     """
     rng = random.Random(seed)
     pairs: list[Pair] = []
-    seen: set[tuple[str, str, str]] = set()
     for code in sorted(dictionary.concepts):
         if include is not None and not include(code):
             continue
@@ -63,13 +62,10 @@ def make_pairs(
         if len(combos) > max_pairs:
             anchored = [c for c in combos[1:] if c[0] == terms[0]]
             chosen = rng.sample(anchored, min(len(anchored), (max_pairs - 1) // 2))
-            rest = [c for c in combos[1:] if c not in set(chosen)]
+            taken = set(chosen)
+            rest = [c for c in combos[1:] if c not in taken]
             combos = [combos[0]] + chosen + rng.sample(rest, max_pairs - 1 - len(chosen))
-        for a, b in combos:
-            key = (min(a, b), max(a, b), code)
-            if key not in seen:
-                seen.add(key)
-                pairs.append(Pair(a, b, code))
+        pairs.extend(Pair(a, b, code) for a, b in combos)  # distinct names: no pair twice
     rng.shuffle(pairs)
     return pairs
 
