@@ -753,3 +753,66 @@ def test_athena_search_shows_concept_ids_and_stcm_uses_them(tmp_path, tiny_bundl
     assert export.wait(timeout=60) == 0, export.stderr.read()
     rows = list(csv.reader((tmp_path / "stcm.csv").open(encoding="utf-8")))
     assert rows[1][:6] == ["A1", "0", "LOCAL", "간경화", "45768", "KCD7"]
+
+
+def test_export_project_takes_names_ids_and_vocabularies_from_the_dictionary(tmp_path):
+    from core.dictionary import Concept, Dictionary, Term
+    from core.mapping import export_project
+
+    source = tmp_path / "list.csv"
+    source.write_text("code,term\nL1,심장암\nL2,간경화\nL3,모름\n", encoding="utf-8")
+    mapping = MappingProject.create(tmp_path / "p.map", read_source(source))
+    rows = mapping.rows()
+    mapping.decide(rows[0].id, status="approved", targets=["C38.0"])
+    mapping.decide(rows[1].id, status="approved", targets=["K74.6", "Z99.99"])  # Z99.99: in no dictionary
+    heart = [Term("심장", "ko", True), Term("heart", "en", True)]
+    heart += [Term("심장의 악성 신생물 - 심장", "ko", source="context")]
+    heart += [Term("Malignant neoplasm of heart - heart", "en", source="context")]
+    cirrhosis = [Term("간경화", "ko", True), Term("Liver cirrhosis", "en", True)]
+    omop = {"concept_id": "45768", "vocabulary_id": "KCD7", "domain_id": "Observation"}
+
+    def dictionary(name):
+        concepts = {"C38.0": Concept("C38.0", "KCD-8", terms=heart)}
+        concepts["K74.6"] = Concept("K74.6", "KCD-8", terms=cirrhosis, info=omop)
+        return Dictionary(name, concepts)
+
+    def read(path):
+        with open(path, encoding="utf-8-sig", newline="") as handle:
+            return list(csv.DictReader(handle))
+
+    assert export_project(mapping, tmp_path / "stcm.csv", "stcm", dictionary("kcd8.tsv")) == 3
+    stcm = [
+        (r["source_code"], r["target_concept_id"], r["target_vocabulary_id"])
+        for r in read(tmp_path / "stcm.csv")
+    ]
+    assert stcm == [("L1", "0", "KCD8"), ("L2", "45768", "KCD7"), ("L2", "0", "KCD8")]
+    local = dictionary("hospital_local_terms_2026.csv")
+    export_project(mapping, tmp_path / "local.csv", "stcm", local, source_vocabulary="HOSP")
+    local_rows = read(tmp_path / "local.csv")
+    assert [r["target_vocabulary_id"] for r in local_rows] == [
+        "hospital_local_terms",
+        "KCD7",
+        "hospital_local_terms",
+    ]
+    assert {r["source_vocabulary_id"] for r in local_rows} == {"HOSP"}
+
+    export_project(mapping, tmp_path / "usagi.csv", "usagi", local)
+    usagi = [
+        (r["sourceCode"], r["conceptId"], r["conceptName"], r["domainId"])
+        for r in read(tmp_path / "usagi.csv")
+    ]
+    assert usagi[:3] == [
+        ("L1", "0", "C38.0 Malignant neoplasm of heart - heart", "Condition"),  # the contextual name
+        ("L2", "45768", "K74.6 Liver cirrhosis", "Observation"),
+        ("L2", "0", "Z99.99", "Condition"),
+    ]
+    assert export_project(mapping, tmp_path / "out.csv", "csv", local) == 3
+    table = read(tmp_path / "out.csv")
+    assert [(r["mapped_code"], r["mapped_name_ko"], r["mapped_name_en"]) for r in table] == [
+        ("C38.0", "심장의 악성 신생물 - 심장", "Malignant neoplasm of heart - heart"),
+        ("K74.6 | Z99.99", "간경화 | ", "Liver cirrhosis | "),
+        ("", "", ""),
+    ]
+    with pytest.raises(ValueError, match="export 'xml': choose one of csv, stcm, usagi"):
+        export_project(mapping, tmp_path / "out.xml", "xml", local)
+    mapping.close()
