@@ -262,9 +262,14 @@ def _bundled_kcd() -> Path:
 def cmd_bench(args: argparse.Namespace) -> int:
     from .bench import DEV_QUERIES, LONGTAIL_QUERIES, ROOT, run_benchmark
 
+    for given in (args.dev_queries, args.longtail_queries, args.kcd):
+        if given and not Path(given).is_file():
+            raise InputError(f"{given}: no such file")
     baselines = {}
     for item in args.baseline:
         label, _, path = item.partition("=")
+        if not label or not (Path(path) / "manifest.json").is_file():
+            raise InputError(f"--baseline {item}: expected LABEL=DIR, DIR a model bundle")
         baselines[label] = Path(path)
     run_benchmark(
         name=args.name,
@@ -274,11 +279,12 @@ def cmd_bench(args: argparse.Namespace) -> int:
             "dev": Path(args.dev_queries or DEV_QUERIES),
             "longtail": Path(args.longtail_queries or LONGTAIL_QUERIES),
         },
-        out_dir=ROOT / "bench" / "results",
+        out_dir=Path(args.results) if args.results else ROOT / "bench" / "results",
         build=not args.no_build,
         quality=not args.speed_only,
         ablate_curated=args.ablate_curated,
         ablate_bank=args.ablate_bank,
+        kcd=Path(args.kcd) if args.kcd else None,
         log=lambda m: print(m, file=sys.stderr),
     )
     return 0
@@ -355,6 +361,10 @@ def main(argv: list[str] | None = None) -> int:
 
     bench = sub.add_parser("bench", help="the benchmark (../shared/BENCHMARK.md sections 1-2)")
     bench.add_argument("--name", required=True, help="results go to bench/results/NAME.json")
+    bench.add_argument("--results", help="the folder of NAME.json instead of bench/results")
+    bench.add_argument(
+        "--kcd", help="a table in the KCD-8's format instead of it (a subset: a quick smoke run)"
+    )
     bench.add_argument("--model", help="bundle under test (default: assets/model)")
     bench.add_argument(
         "--baseline",

@@ -27,6 +27,7 @@ from pathlib import Path
 import numpy as np
 
 from .dictionary import add_bank, load_dictionary, read_bank, read_synonyms
+from .errors import InputError
 from .evaluation import Names, evaluate_linking, format_table, held_out, ranks_from_scores, summarize
 from .fsutil import sha256_file
 from .index import cache_dir
@@ -48,8 +49,19 @@ class DevQuery:
 
 
 def read_dev_queries(path: str | Path) -> list[DevQuery]:
-    rows = Path(path).read_text(encoding="utf-8").splitlines()[1:]
-    return [DevQuery(q, tuple(a.split(",")), k) for q, a, k in (r.split("\t") for r in rows if r.strip())]
+    """A dev set: a header, then `query<TAB>accepted code prefixes (comma-separated)<TAB>kind`."""
+    queries = []
+    for number, row in enumerate(Path(path).read_text(encoding="utf-8").splitlines()[1:], start=2):
+        if not row.strip():
+            continue
+        fields = row.split("\t")
+        if len(fields) != 3:
+            raise InputError(
+                f"{path}:{number}: expected 3 tab-separated columns (query, accept, kind), found {len(fields)}"
+            )
+        query, accept, kind = fields
+        queries.append(DevQuery(query, tuple(accept.split(",")), kind))
+    return queries
 
 
 def dev_accuracy(
@@ -198,13 +210,13 @@ def peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-def memory_and_startup(model: Path, cache: Path) -> dict:
+def memory_and_startup(model: Path, cache: Path, kcd: Path | None = None) -> dict:
     """Peak RSS and time to the first result of a fresh process (warm index cache)."""
     code = (
         "import time, json; t=time.perf_counter()\n"
         "from core.search import open_searcher\n"
         "from core.bench import peak_rss_mb\n"
-        f"s=open_searcher(model={str(model)!r}, cache=__import__('pathlib').Path({str(cache)!r}))\n"
+        f"s=open_searcher({kcd and str(kcd)!r}, model={str(model)!r}, cache=__import__('pathlib').Path({str(cache)!r}))\n"
         "s.search('간경화', 10); first=time.perf_counter()-t\n"
         "for q in ['liver cirrhosis','당뇨','K74.6','급성 appendicitis','copd']*10: s.search(q, 10)\n"
         "peak=peak_rss_mb()\n"
@@ -304,12 +316,17 @@ def run_benchmark(
     quality: bool = True,
     ablate_curated: bool = False,
     ablate_bank: bool = False,
+    kcd: Path | None = None,
     log: Callable[[str], None] = print,
 ) -> dict:
+    """The benchmark of `model` (and each baseline) on the KCD-8, or on `kcd`, a table in its
+    format (a subset makes a quick smoke run: the curated list and the bank join the KCD-8
+    only); writes `out_dir/NAME.json` and returns it."""
     from assets import BANK, CURATED_SYNONYMS, DEFAULT_MODEL, KCD8
 
     model = Path(model or DEFAULT_MODEL)
-    dictionary = load_dictionary(KCD8)
+    kcd = Path(kcd or KCD8)
+    dictionary = load_dictionary(kcd, "kcd")
     names = Names.from_dictionary(dictionary)
     listed = {compact(term) for _, term in read_synonyms(CURATED_SYNONYMS)}
     bank = read_bank(BANK)
@@ -319,6 +336,10 @@ def run_benchmark(
         "name": name,
         "model": str(model),
         "model_sha256": bundle_digest(model),
+        "baselines": {
+            label: {"path": str(path), "sha256": bundle_digest(path)} for label, path in baselines.items()
+        },
+        "dictionary": {"path": str(kcd), "fingerprint": dictionary.fingerprint()},
         "machine": machine(),
         "bank": dict(Counter(source for _, _, source in bank)),
         "dev_coverage": {
@@ -338,7 +359,7 @@ def run_benchmark(
         none = Path(scratch) / "none.tsv"
         for label, path in [("model", model), *baselines.items()]:
             log(f"quality: {label} ({path})")
-            searcher = open_searcher(model=path, user_synonyms=none)
+            searcher = open_searcher(kcd, model=path, user_synonyms=none)
             if quality:
                 rows[label] = quality_dense(searcher, names, dev_sets)
             if label == "model":
@@ -348,9 +369,9 @@ def run_benchmark(
                     log("confidence: nonsense strings and dev answers")
                     result["confidence"] = confidence_check(searcher, dev_sets)
                 result["speed"]["threads"] = searcher.embedder.threads
-                result["speed"].update(memory_and_startup(path, cache=cache_dir()))
+                result["speed"].update(memory_and_startup(path, cache=cache_dir(), kcd=kcd))
                 if build:
-                    cold = memory_and_startup(path, cache=Path(scratch) / "cold-cache")
+                    cold = memory_and_startup(path, cache=Path(scratch) / "cold-cache", kcd=kcd)
                     result["speed"]["first_launch_s"] = cold["first_result_s"]
                     result["speed"]["first_launch_peak_rss_mb"] = cold["peak_rss_mb"]
                 result["speed"]["model_mb"] = (path / "model.onnx").stat().st_size / 1e6
@@ -360,7 +381,7 @@ def run_benchmark(
                 if build:
                     log("speed: index build from the bundle's prebuilt vectors (a first launch)")
                     started = time.perf_counter()
-                    open_searcher(model=path, cache=Path(scratch) / "cache", user_synonyms=none)
+                    open_searcher(kcd, model=path, cache=Path(scratch) / "cache", user_synonyms=none)
                     result["speed"]["index_build_prebuilt_s"] = time.perf_counter() - started
                     log(f"speed: index build embedding all {len(searcher.table)} names (no prebuilt vectors)")
                     started = time.perf_counter()
@@ -376,7 +397,7 @@ def run_benchmark(
             del searcher
             if quality and ablate_bank:
                 log(f"quality: {label} without the open synonym bank (dev queries)")
-                plain = open_searcher(model=path, user_synonyms=none, bank=False)
+                plain = open_searcher(kcd, model=path, user_synonyms=none, bank=False)
                 rows[f"{label} w/o bank"] = {
                     **{t: rows[label][t] for t in ("ko2en", "en2ko", "mixed")},
                     "dev": dev_sets_accuracy(dev_sets, plain),
@@ -384,7 +405,7 @@ def run_benchmark(
                 del plain
         if quality and ablate_curated:
             log("quality: the model under test without the curated synonym list (dev queries)")
-            plain = open_searcher(model=model, user_synonyms=none, curated=False)
+            plain = open_searcher(kcd, model=model, user_synonyms=none, curated=False)
             rows["model w/o curated"] = {
                 **{t: rows["model"][t] for t in ("ko2en", "en2ko", "mixed")},
                 "dev": dev_sets_accuracy(dev_sets, plain),
@@ -392,8 +413,9 @@ def run_benchmark(
             del plain
         if quality:
             log("quality: lexical character n-gram baseline (TF-IDF alone, same dictionary as the product)")
-            dictionary.add_synonyms(read_synonyms(CURATED_SYNONYMS), source="curated")  # as the product has
-            add_bank(dictionary, bank)
+            if kcd.resolve() == KCD8.resolve():  # as the product has them
+                dictionary.add_synonyms(read_synonyms(CURATED_SYNONYMS), source="curated")
+                add_bank(dictionary, bank)
             rows["lexical"] = quality_lexical(names, TermTable(list(dictionary.terms())), dev_sets)
     result["quality"] = rows
     result["peak_rss_mb_benchmark_process"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024

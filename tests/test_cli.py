@@ -83,3 +83,43 @@ def test_core_calibrate_stores_the_fit_in_the_bundle_and_writes_its_report(
     assert json.loads((bundle / FILE).read_text())["report"] == printed  # kept beside the fit
     assert main([*args[:-4], "--model", str(tmp_path / "no-bundle")]) == 2
     assert "no-bundle" in capsys.readouterr().err
+
+
+def test_core_bench_smoke_run_on_a_small_kcd_and_a_missing_query_file(
+    small_kcd, tiny_bundle, cache, tmp_path, capsys
+):
+    from core.__main__ import main
+    from core.bench import bundle_digest
+    from core.dictionary import load_dictionary
+
+    dev, longtail = tmp_path / "dev.tsv", tmp_path / "longtail.tsv"
+    dev.write_text(
+        "query\taccept\tkind\n급성 충수염\tK35\tko-formal\nhepatic fibrosis\tK74.0\ten\n", encoding="utf-8"
+    )
+    longtail.write_text("query\taccept\tkind\n알코올성 간염\tK70.1\tko-formal\n", encoding="utf-8")
+    common = ["bench", "--kcd", str(small_kcd), "--model", str(tiny_bundle), "--results", str(tmp_path)]
+    common += ["--dev-queries", str(dev), "--longtail-queries", str(longtail), "--no-build"]
+    assert main([*common, "--name", "smoke", "--baseline", f"again={tiny_bundle}"]) == 0
+    result = json.loads((tmp_path / "smoke.json").read_text())
+    assert result["model_sha256"] == bundle_digest(tiny_bundle)
+    assert result["baselines"] == {"again": {"path": str(tiny_bundle), "sha256": bundle_digest(tiny_bundle)}}
+    assert result["dictionary"]["fingerprint"] == load_dictionary(small_kcd).fingerprint()
+    assert set(result["quality"]) == {"model", "again", "lexical"}
+    assert result["quality"]["model"] == result["quality"]["again"]  # the same bundle measures the same
+    overall = result["quality"]["lexical"]["dev"]["dev"]["by_kind"]["overall"]
+    assert overall["n"] == 2 and result["quality"]["model"]["ko2en"]["n"] > 0
+    assert result["speed"]["p50_ms"] > 0 and "git_dirty" in result["machine"]
+    capsys.readouterr()
+    assert main([*common, "--name", "broken", "--longtail-queries", str(tmp_path / "none.tsv")]) == 2
+    assert "none.tsv: no such file" in capsys.readouterr().err
+    assert main([*common, "--name", "broken", "--baseline", str(tiny_bundle)]) == 2
+    assert "expected LABEL=DIR" in capsys.readouterr().err
+    dev.write_text(
+        "query\taccept\tkind\n급성 충수염\tK35\tko-formal\nhepatic fibrosis K74.0\ten\n", encoding="utf-8"
+    )
+    assert main([*common, "--name", "broken"]) == 2
+    assert (
+        "dev.tsv:3: expected 3 tab-separated columns (query, accept, kind), found 2"
+        in capsys.readouterr().err
+    )
+    assert not (tmp_path / "broken.json").exists()
