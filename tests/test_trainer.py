@@ -418,3 +418,24 @@ def test_make_pairs_down_samples_around_the_anchor_and_takes_only_the_wanted_sou
         ("폐렴", "my pneumonia"),
         ("폐렴", "pneumonia"),
     ]
+
+
+def test_make_pairs_samples_each_pair_as_often_as_the_rule_says():
+    # 4 names, 6 pairs, max_pairs=3: the first pair always; one of the two other pairs on the
+    # first name (1/2 each); one of the 4 pairs left (1/4 each). So each other pair on the
+    # first name comes 1/2 + 1/2 · 1/4 = 5/8 of the time, each pair without it 1/4.
+    from collections import Counter
+
+    from core.dictionary import Concept, Dictionary, Term
+
+    names = [Term(t, "en") for t in ("a0", "a1", "a2", "a3")]
+    dictionary = Dictionary("t", {"X": Concept("X", "kcd", terms=names)})
+    runs = 2000
+    counts = Counter(
+        (p.sent0, p.sent1) for seed in range(runs) for p in make_pairs(dictionary, max_pairs=3, seed=seed)
+    )
+    expected = {("a0", "a1"): 1, ("a0", "a2"): 5 / 8, ("a0", "a3"): 5 / 8}
+    expected |= {("a1", "a2"): 1 / 4, ("a1", "a3"): 1 / 4, ("a2", "a3"): 1 / 4}
+    assert set(counts) == set(expected)
+    for pair, share in expected.items():
+        assert counts[pair] / runs == pytest.approx(share, abs=0.04), pair
