@@ -69,6 +69,15 @@ def test_hangul_syllables_compose_and_decompose_over_the_whole_block():
     assert decompose_hangul("\uabff\ud7a4ㄱ") == "\uabff\ud7a4ㄱ"
     # hand-checked: initial, medial and final each taken from its own table
     cases = {(5, 8, 0): "로", (11, 20, 4): "인", (9, 14, 16): "쉄", (2, 19, 11): "늷", (14, 4, 8): "철"}
-    jamo = {"로": "ㄹㅗ", "인": "ㅇㅣㄴ", "쉄": "ㅅㅝㅁ", "늷": "ㄴㅢㄼ", "철": "ㅊㅓㄹ"}
+    cases |= {(1, 0, 0): "까", (8, 0, 0): "빠"}  # the first syllable of an initial: 588 × its index
+    jamo = {
+        "로": "ㄹㅗ",
+        "인": "ㅇㅣㄴ",
+        "쉄": "ㅅㅝㅁ",
+        "늷": "ㄴㅢㄼ",
+        "철": "ㅊㅓㄹ",
+        "까": "ㄲㅏ",
+        "빠": "ㅃㅏ",
+    }
     for indexes, syllable in cases.items():
         assert compose_hangul(*indexes) == syllable and decompose_hangul(syllable) == jamo[syllable]
