@@ -362,3 +362,125 @@ def test_detect_format_by_name_then_first_line(tmp_path, name, content, expected
     else:
         assert detect_format(path) == expected
     assert detect_format(tmp_path) == "athena"  # a folder is an Athena download
+
+
+def test_each_column_sets_the_language_even_when_the_text_looks_like_the_other(tmp_path):
+    # a Korean name written in Latin letters (an abbreviation) is Korean because of its column
+    kostom = write_kostom(
+        tmp_path / "kostom.txt",
+        [["K1", "ID1", "간 NOS", "AIDS", "C0001175", ""], ["K2", "ID2", "n/a", "에이즈", "C0001176", ""]],
+    )
+    d = load_kostom(kostom)
+    assert terms(d.concepts["C0001175"]) == [
+        ("간 NOS", "en", True, "dictionary"),
+        ("AIDS", "ko", True, "dictionary"),
+    ]
+    assert d.concepts["C0001176"].system == "UMLS"  # created by its Korean name: the same system
+    mrconso = tmp_path / "MRCONSO.RRF"
+    mrconso.write_text(mrconso_row(lat="KOR", text="AIDS") + mrconso_row(text="간 NOS"), encoding="utf-8")
+    assert [t.lang for t in load_mrconso(mrconso).concepts["C0023890"].terms] == ["ko", "en"]
+    table = tmp_path / "t.csv"
+    table.write_text("code,term,lang\nB24,AIDS,ko\nB24,에이즈 NOS,en\nB24,HIV,\n", encoding="utf-8")
+    assert [t.lang for t in load_table(table).concepts["B24"].terms] == ["ko", "en", "en"]
+
+
+def test_kostom_codes_come_from_the_first_column_and_every_blank_line_is_counted(tmp_path):
+    path = write_kostom(
+        tmp_path / "kostom.txt",
+        [["H3 ", "ID3", "dampness-heat pattern", "습열증", "", ""], ["H4", "ID4", "n/a", "", "", ""], [], []],
+    )
+    d = load_kostom(path)
+    assert list(d.concepts) == ["H3"]
+    assert d.warnings[-1] == f"{path}: skipped 4 empty or placeholder terms"
+    path.write_bytes(b"")
+    with pytest.raises(DictionaryError, match=r"kostom.txt: no terms found"):
+        load_kostom(path)
+    mrconso = tmp_path / "MRCONSO.RRF"
+    mrconso.write_text(mrconso_row() + mrconso_row(text="n/a") + "\n\n", encoding="utf-8")
+    assert load_mrconso(mrconso).warnings == [f"{mrconso}: skipped 3 empty or placeholder terms"]
+    table = tmp_path / "t.csv"
+    table.write_text("code,term\nK74.6,n/a\nK74.6,liver\n\n\n", encoding="utf-8")
+    assert load_table(table).warnings == [f"{table}: skipped 3 empty or placeholder terms"]
+
+
+@pytest.mark.parametrize("loader", ["kostom", "mrconso", "athena", "athena synonyms", "bank"])
+def test_every_loader_names_its_file_for_bad_bytes_and_a_cut_last_line(tmp_path, loader):
+    from core.dictionary import load_athena
+
+    folder = tmp_path / "athena"
+    files = {
+        "kostom": (
+            tmp_path / "kostom.txt",
+            load_kostom,
+            "cp949",
+            write_kostom(tmp_path / "k.txt", [["H", "H", "x", "간", "", ""]]).read_bytes(),
+        ),
+        "mrconso": (tmp_path / "MRCONSO.RRF", load_mrconso, "utf-8", mrconso_row().encode()),
+        "athena": (
+            folder / "CONCEPT.csv",
+            lambda p: load_athena(p.parent),
+            "utf-8-sig",
+            (folder / "CONCEPT.csv"),
+        ),
+        "athena synonyms": (
+            folder / "CONCEPT_SYNONYM.csv",
+            lambda p: load_athena(p.parent),
+            "utf-8-sig",
+            None,
+        ),
+        "bank": (
+            tmp_path / "bank.tsv",
+            read_bank,
+            "utf-8",
+            b"code\tterm\tlang\tsource\nK74.6\tx\ten\ticd10cm\n",
+        ),
+    }
+    path, load, encoding, good = files[loader]
+    if loader.startswith("athena"):
+        write_concepts(
+            folder,
+            ["1\tLiver cirrhosis\tCondition\tSNOMED\tClinical Finding\tS\t19943007\t"],
+            ["1\t간경화\t4175771"],
+        )
+        good = path.read_bytes()
+    path.write_bytes(good + b"\xff\xfe\n")
+    with pytest.raises(DictionaryError, match=rf"{path.name}:\d+: not valid {encoding} \(byte 0xff\)"):
+        load(path)
+    path.write_bytes(good.rstrip(b"\n"))
+    with pytest.raises(DictionaryError, match=rf"{path.name}:\d+: the last line has no line ending"):
+        load(path)
+
+
+def test_athena_quotes_languages_missing_optional_columns_and_row_order(tmp_path):
+    from core.dictionary import load_athena
+
+    folder = tmp_path / "minimal"
+    folder.mkdir()
+    concepts = [
+        "concept_id\tconcept_name\tdomain_id\tvocabulary_id\tconcept_code",
+        "7\tAcquired immunodeficiency\tCondition\tICD10CM\tB20",  # another vocabulary first
+        '1\t"Ground-glass" opacity\tObservation\tSNOMED\t19943007',  # a name that starts with a quote
+        "2\tLiver cirrhosis\tCondition\tSNOMED\t123",
+    ]
+    (folder / "CONCEPT.csv").write_text("\n".join(concepts) + "\n", encoding="utf-8")
+    synonyms = [
+        "concept_id\tconcept_synonym_name\tlanguage_concept_id",
+        '2\t"LC"\t4175771',
+        "2\tAIDS\t4175771",
+    ]
+    (folder / "CONCEPT_SYNONYM.csv").write_text("\n".join(synonyms) + "\n", encoding="utf-8")
+    d = load_athena(folder, vocabularies=["SNOMED"])
+    assert list(d.concepts) == ["19943007", "123"]
+    assert d.concepts["19943007"].terms[0].text == '"Ground-glass" opacity'
+    assert d.concepts["19943007"].info == {
+        "concept_id": "1",
+        "vocabulary_id": "SNOMED",
+        "domain_id": "Observation",
+        "concept_class_id": "",
+        "standard_concept": "",
+    }
+    assert [(t.text, t.lang) for t in d.concepts["123"].terms[1:]] == [('"LC"', "ko"), ("AIDS", "ko")]
+    assert not load_athena(folder, include_invalid=False).warnings  # no invalid_reason column: all valid
+    (folder / "CONCEPT.csv").write_bytes(b"")
+    with pytest.raises(DictionaryError, match=r"CONCEPT.csv:1: not an OMOP vocabulary file: missing column"):
+        load_athena(folder)
