@@ -223,7 +223,7 @@ def test_bank_files_read_plain_or_gzipped_and_add_under_each_source(tmp_path):
 def test_synonym_files_skip_comments_and_headers_and_strip_each_field(tmp_path):
     path = tmp_path / "synonyms.tsv"
     path.write_text(
-        "\ufeffcode\tterm\n# a comment\n\n K74.6 \t stiff liver \ntoken\texpansion\nko\ten\nI10\tHTN\textra\n",
+        "\ufeffcode\tterm\tnote\n# a comment\n\n K74.6 \t stiff liver \ntoken\texpansion\nko\ten\nI10\tHTN\textra\n",
         encoding="utf-8",
     )
     assert read_synonyms(path) == [("K74.6", "stiff liver"), ("I10", "HTN")]
@@ -403,7 +403,7 @@ def test_kostom_codes_come_from_the_first_column_and_every_blank_line_is_counted
     assert load_table(table).warnings == [f"{table}: skipped 3 empty or placeholder terms"]
 
 
-@pytest.mark.parametrize("loader", ["kostom", "mrconso", "athena", "athena synonyms", "bank"])
+@pytest.mark.parametrize("loader", ["kostom", "mrconso", "athena", "athena synonyms", "bank", "synonyms"])
 def test_every_loader_names_its_file_for_bad_bytes_and_a_cut_last_line(tmp_path, loader):
     from core.dictionary import load_athena
 
@@ -420,7 +420,7 @@ def test_every_loader_names_its_file_for_bad_bytes_and_a_cut_last_line(tmp_path,
             folder / "CONCEPT.csv",
             lambda p: load_athena(p.parent),
             "utf-8-sig",
-            (folder / "CONCEPT.csv"),
+            None,
         ),
         "athena synonyms": (
             folder / "CONCEPT_SYNONYM.csv",
@@ -433,6 +433,12 @@ def test_every_loader_names_its_file_for_bad_bytes_and_a_cut_last_line(tmp_path,
             read_bank,
             "utf-8",
             b"code\tterm\tlang\tsource\nK74.6\tx\ten\ticd10cm\n",
+        ),
+        "synonyms": (
+            tmp_path / "synonyms.tsv",
+            read_synonyms,
+            "utf-8-sig",
+            b"code\tterm\nK74.6\tstiff liver\n",
         ),
     }
     path, load, encoding, good = files[loader]
