@@ -340,6 +340,9 @@ def test_athena_refusals_name_the_file(tmp_path):
         ("umls.txt", b"C0023890|ENG|P|L1|PF|S1|Y|A1||||MSH|PT|D1|Liver Cirrhosis|0|N||\n", "mrconso"),
         ("notcui.txt", b"X0023890|ENG|P|L1|PF|S1|Y|A1||||MSH|PT|D1|Liver Cirrhosis|0|N||\n", None),
         ("fewpipes.txt", b"C0023890|ENG|P|L1|PF|S1|Y|A1||||MSH|PT|D1|Liver Cirrhosis|0\n", None),
+        ("pipes17.txt", b"C0023890|ENG|P|L1|PF|S1|Y|A1||||MSH|PT|D1|Liver Cirrhosis|0|N|\n", "mrconso"),
+        ("spaces.txt", b"kcd ko en\nA00 x y\n", None),  # the KCD-8 header is tab-separated
+        ("extra.txt", b"kcd\tko\ten\tnote\nA00\tx\ty\tz\n", "kcd"),  # a fourth column is allowed
         ("terms.txt", b" Term ,CODE\nK74.6,x\n", "table"),
         ("terms.txt", b"term\tcode\tlang\nx\tK74.6\ten\n", "table"),
         ("anything.TSV", b"a\tb\n", "table"),
