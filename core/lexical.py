@@ -147,26 +147,41 @@ class CharNgramIndex:
         g = self.vocab.get(gram)
         return float(self.idf[g]) if g is not None else math.log(1 + self.size) + 1.0
 
-    def scores(self, query: str) -> np.ndarray:
-        """Cosine similarity of the query to every text (zeros where nothing is shared).
-        The query's norm counts all its n-grams, those no text has included."""
-        starts, ends, query_weights, q_norm = [], [], [], 0.0
+    def _query(self, query: str) -> tuple[np.ndarray, np.ndarray]:
+        """The query's n-grams that some text has (their ids) and their weights, scaled so that
+        a text's cosine is the sum of these times its stored weights. The query's norm counts
+        all its n-grams, those no text has included."""
+        grams, weights, norm = [], [], 0.0
         for gram, tf in char_ngrams(query).items():
             weight = tf * self.gram_idf(gram)
-            q_norm += weight * weight
+            norm += weight * weight
             g = self.vocab.get(gram)
             if g is not None:
-                starts.append(self.offsets[g])
-                ends.append(self.offsets[g + 1])
-                query_weights.append(weight)
-        if not starts:
-            return np.zeros(self.size, dtype=np.float32)
+                grams.append(g)
+                weights.append(weight)
+        scale = self.SCALE * math.sqrt(norm) if norm else 1.0
+        return np.array(grams, dtype=np.int64), np.array(weights, dtype=np.float64) / scale
+
+    def _accumulate(self, grams: np.ndarray, weights: np.ndarray) -> np.ndarray:
+        """Σ weight × stored weight over the postings of `grams`, for every text (float64)."""
+        starts, ends = self.offsets[grams], self.offsets[grams + 1]
         ids = np.concatenate([self.doc_ids[a:b] for a, b in zip(starts, ends)])
-        weights = np.concatenate([self.weights[a:b] for a, b in zip(starts, ends)]).astype(np.float64)
-        scale = np.array(query_weights) / (self.SCALE * math.sqrt(q_norm))
-        weights *= np.repeat(scale, np.subtract(ends, starts))
-        scores = np.bincount(ids, weights, minlength=self.size).astype(np.float32)
+        stored = np.concatenate([self.weights[a:b] for a, b in zip(starts, ends)]).astype(np.float64)
+        stored *= np.repeat(weights, ends - starts)
+        return np.bincount(ids, stored, minlength=self.size)
+
+    def scores(self, query: str) -> np.ndarray:
+        """Cosine similarity of the query to every text (zeros where nothing is shared)."""
+        grams, weights = self._query(query)
+        if not len(grams):
+            return np.zeros(self.size, dtype=np.float32)
+        scores = self._accumulate(grams, weights).astype(np.float32)
         return np.minimum(scores, 1.0, out=scores)  # rounding of the stored weights: up to ~1e-5 over
+
+    def query(self, text: str, *, postings: int = 100_000) -> LexicalQuery:
+        """A query against this index for a few texts' cosines (`LexicalQuery`), cheaper than
+        `scores` when the query is long and shares common n-grams with most texts."""
+        return LexicalQuery(self, text, postings=postings)
 
     def top(self, query: str, k: int) -> tuple[np.ndarray, np.ndarray]:
         scores = self.scores(query)
@@ -174,3 +189,48 @@ class CharNgramIndex:
         best = np.argpartition(-scores, k - 1)[:k] if k < self.size else np.arange(self.size)
         best = best[np.argsort(-scores[best], kind="stable")]
         return best, scores[best]
+
+
+class LexicalQuery:
+    """One query against a CharNgramIndex: the texts near it and the cosines of chosen texts.
+
+    Gathering the postings of every n-gram is most of the cost of `scores` for a long query:
+    it shares a common n-gram ("on", "is") with most texts. Here the rarest n-grams, whose
+    postings add up to `postings` (the rarest one at least), are scored for every text; the
+    common rest only for the texts asked for, by binary search in their postings. A query
+    whose postings all fit is scored in full at once.
+    """
+
+    def __init__(self, index: CharNgramIndex, text: str, *, postings: int) -> None:
+        self.index = index
+        grams, weights = index._query(text)
+        lengths = index.offsets[grams + 1] - index.offsets[grams]
+        order = np.argsort(lengths, kind="stable")
+        rare = max(1, int(np.searchsorted(np.cumsum(lengths[order]), postings, side="right")))
+        self.common = [(int(grams[i]), float(weights[i])) for i in order[rare:]]
+        taken = order[:rare]
+        self.partial = index._accumulate(grams[taken], weights[taken]) if len(grams) else np.zeros(index.size)
+
+    def near(self, k: int) -> np.ndarray:
+        """The (sorted) positions of the `k` texts of highest cosine, judged by the rare n-grams
+        alone when there are common ones: a text that shares only common n-grams with the
+        query scores low on them anyway, so this is nearly always the exact top k."""
+        best = (
+            np.argpartition(-self.partial, k - 1)[:k]
+            if k < len(self.partial)
+            else np.arange(len(self.partial))
+        )
+        return np.sort(best[self.partial[best] > 0])
+
+    def scores(self, ids: np.ndarray) -> np.ndarray:
+        """The exact cosines of the texts `ids` (a sorted array of distinct positions)."""
+        index = self.index
+        ids = np.asarray(ids, dtype=np.int64)
+        total = self.partial[ids]
+        for g, weight in self.common:
+            a, b = index.offsets[g], index.offsets[g + 1]
+            postings = index.doc_ids[a:b]
+            at = np.minimum(np.searchsorted(postings, ids), b - a - 1)
+            shared = postings[at] == ids
+            total[shared] += weight * index.weights[a + at[shared]]
+        return np.minimum(total, 1.0).astype(np.float32)  # rounding of the stored weights: up to ~1e-5 over

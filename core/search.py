@@ -333,17 +333,27 @@ class Searcher:
         With `needed`, candidates that cannot rank among the best `needed` codes are left out."""
         vectors = self.embedder.encode(variants)
         found = [self.index.knn(v, self.candidates) for v in vectors]
-        lexical = np.maximum.reduce([self.lexical.scores(v) for v in variants])
-        lexical[self.acronyms.match(query)] = 1.0
-        if self.hidden:
-            hidden = np.fromiter(self.hidden, dtype=np.int64)
+        acronyms = np.asarray(self.acronyms.match(query), dtype=np.int64)
+        queries = [self.lexical.query(v) for v in variants]
+        near = [q.near(2 * self.candidates) for q in queries]
+        hidden = np.fromiter(self.hidden, dtype=np.int64)
+        if len(hidden):
             kept = [~np.isin(labels, hidden) for labels, _ in found]
             found = [(labels[k], scores[k]) for (labels, scores), k in zip(found, kept)]
-            lexical[hidden] = 0.0
-        top_lexical = np.argpartition(-lexical, min(self.candidates, len(lexical)) - 1)[: self.candidates]
-        pool = np.unique(
-            np.concatenate([labels for labels, _ in found] + [top_lexical[lexical[top_lexical] > 0]])
-        )
+        # the lexical candidates: the best of the texts near some variant, by their exact cosine
+        dense_labels = [labels for labels, _ in found]
+        pool = np.unique(np.concatenate([*dense_labels, *near, acronyms]))
+        lexical = np.maximum.reduce([q.scores(pool) for q in queries])
+        if len(acronyms):
+            lexical[np.isin(pool, acronyms)] = 1.0
+        if len(hidden):
+            lexical[np.isin(pool, hidden)] = 0.0
+        near = np.flatnonzero(np.isin(pool, np.concatenate([*near, acronyms])) & (lexical > 0))
+        if len(near) > self.candidates:
+            near = near[np.argpartition(-lexical[near], self.candidates - 1)[: self.candidates]]
+        keep = np.isin(pool, np.concatenate(dense_labels))
+        keep[near] = True
+        pool, lexical = pool[keep], lexical[keep]
         # each variant's cosine to each candidate: the k-NN search measured its own labels'; the
         # rest are computed from stored vectors (fetching them costs ~15 µs a text)
         cosines = np.full((len(vectors), len(pool)), np.nan, dtype=np.float32)
@@ -351,13 +361,13 @@ class Searcher:
             cosines[row, np.searchsorted(pool, labels)] = scores
         unknown = np.isnan(cosines)
         if needed and unknown.any():  # (a known candidate that cannot rank goes too: it never would)
-            keep = self._may_rank(pool, cosines, unknown, lexical[pool], found, needed)
-            pool, cosines, unknown = pool[keep], cosines[:, keep], unknown[:, keep]
+            keep = self._may_rank(pool, cosines, unknown, lexical, found, needed)
+            pool, lexical, cosines, unknown = pool[keep], lexical[keep], cosines[:, keep], unknown[:, keep]
         fetch = unknown.any(axis=0)
         if fetch.any():
             cosines[:, fetch] = vectors @ self.index.vectors(pool[fetch]).T
         dense = cosines.max(axis=0)
-        return pool, self.fuse(dense, lexical[pool]), dense, lexical[pool], vectors
+        return pool, self.fuse(dense, lexical), dense, lexical, vectors
 
     def _may_rank(
         self,
