@@ -265,7 +265,7 @@ class Searcher:
 
     # ----------------------------------------------------------------- search
 
-    def _hit(self, code: str, term: Term, score: float, match: str) -> Hit:
+    def _hit(self, code: str, term: Term, score: float, match: str, **signals: float) -> Hit:
         concept = self.dictionary.concepts[code]
         return Hit(
             code,
@@ -279,6 +279,7 @@ class Searcher:
             tuple(self.dictionary.parents(code)[:-1]),
             children=tuple(self.dictionary.children(code)),
             info=concept.info,
+            **signals,
         )
 
     def _code_hits(self, query: str, k: int) -> list[Hit]:
@@ -458,9 +459,7 @@ class Searcher:
             for score, label, d, lex, table in candidates:
                 for code, term in table.owners[label]:
                     if code not in hits and wanted(code):
-                        hits[code] = dataclasses.replace(
-                            self._hit(code, term, score, "dense"), dense=d, lexical=lex
-                        )
+                        hits[code] = self._hit(code, term, score, "dense", dense=d, lexical=lex)
                 if len(hits) > k:
                     break
         ranked = self._calibrated(query, list(hits.values()))[:k]
