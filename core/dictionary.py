@@ -261,16 +261,20 @@ def _kcd_parent(code: str, known: dict[str, Concept]) -> str | None:
     return None
 
 
-def _is_fragment(child: Concept, parent: Concept) -> bool:
+def _is_fragment(child: Concept, parent: Concept, *, parent_is_fragment: bool = False) -> bool:
     """A subcode name that means little without its parent: one that lacks the head of the
     parent's Korean name and, in English, shares no word with the parent (D13.4 "Liver") or
     only picks from what the parent's name lists after its head (C38.0 "heart" under "Malignant
-    neoplasm of heart, mediastinum and pleura")."""
-    if parent.name("ko").split(" ")[-1] in child.name("ko"):
-        return False
+    neoplasm of heart, mediastinum and pleura"). A parent that is a fragment itself is a bare
+    list: a subcode that names part of it is a fragment too (D01.50 "Liver" under D01.5 "Liver,
+    gallbladder and bile ducts", whose head is its own parent's "Carcinoma in situ of ...")."""
     en_parent, en_child = parent.name("en").lower(), child.name("en").lower()
     parent_words = set(_EN_WORD.findall(en_parent)) - _EN_STOP
     child_words = set(_EN_WORD.findall(en_child)) - _EN_STOP
+    if parent_is_fragment and child_words < parent_words:
+        return True
+    if parent.name("ko").split(" ")[-1] in child.name("ko"):
+        return False
     head_words = set(_EN_WORD.findall(en_parent.split(" of ", 1)[0]))
     return not parent_words & child_words or (child_words <= parent_words and not child_words & head_words)
 
@@ -292,11 +296,13 @@ def load_kcd(path: str | Path) -> Dictionary:
         parent = _kcd_parent(code, builder.concepts)
         builder.add(code, fields[1], system="KCD-8", lang="ko", preferred=True, parent=parent)
         builder.add(code, fields[2], system="KCD-8", lang="en", preferred=True, parent=parent)
-    for concept in builder.concepts.values():
+    fragments: set[str] = set()
+    for concept in builder.concepts.values():  # in file order: a parent before its subcodes
         parent = builder.concepts.get(concept.parent or "")
-        if parent is not None and _is_fragment(concept, parent):
-            for lang in ("ko", "en"):
-                text = f"{parent.name(lang)} - {concept.name(lang)}"
+        if parent is not None and _is_fragment(concept, parent, parent_is_fragment=parent.code in fragments):
+            fragments.add(concept.code)
+            for lang in ("ko", "en"):  # the parent's own contextual name, if it is a fragment too
+                text = f"{parent.display_name(lang)} - {concept.name(lang)}"
                 concept.terms.append(Term(text, lang, source="context"))
     return builder.build(path.name)
 

@@ -52,6 +52,11 @@ def test_kcd_context_names_where_a_subcode_only_names_a_site(tmp_path):
             "Other and unspecified cirrhosis of liver",
         ),  # Korean head
         ("K74.60", "간", "liver"),  # only the site the parent names after its head: a fragment
+        ("D01", "기타 소화기관의 제자리암종", "Carcinoma in situ of other digestive organs"),
+        ("D01.5", "간 및 담낭", "Liver and gallbladder"),  # a fragment: a list without a head
+        ("D01.50", "간", "Liver"),  # part of a fragment's list: a fragment too
+        ("D01.58", "간 및 담낭의 기타", "Liver and gallbladder, other"),  # the whole list: its own name
+        ("D01.59", "상세불명의 간담도계", "Hepatobiliary system, unspecified"),  # nothing in common
     ]
     path.write_text("kcd\tko\ten\n" + "".join("\t".join(r) + "\n" for r in rows), encoding="utf-8")
     d = load_dictionary(path)
@@ -69,6 +74,15 @@ def test_kcd_context_names_where_a_subcode_only_names_a_site(tmp_path):
         "Other and unspecified cirrhosis of liver - liver",
     ]
     assert not context["C38.2"] and not context["K74.0"] and not context["K74.6"] and not context["C38"]
+    # under a fragment, the context is the parent's contextual name, which holds its head
+    assert context["D01.50"] == [
+        "기타 소화기관의 제자리암종 - 간 및 담낭 - 간",
+        "Carcinoma in situ of other digestive organs - Liver and gallbladder - Liver",
+    ]
+    assert context["D01.59"][1] == (
+        "Carcinoma in situ of other digestive organs - Liver and gallbladder - Hepatobiliary system, unspecified"
+    )
+    assert not context["D01.58"]
     assert (
         d.concepts["C38.0"].display_name("en")
         == "Malignant neoplasm of heart, mediastinum and pleura - heart"
