@@ -362,6 +362,38 @@ def test_a_lexical_query_scores_chosen_texts_exactly_whatever_its_postings_budge
     )
 
 
+def test_a_lexical_query_takes_its_rarest_ngrams_up_to_the_budget_inclusive_and_their_exact_top_k():
+    """`near` finds the texts that share one of the query's rarest n-grams: the rarest alone
+    with no budget, the next too once the budget reaches their postings' sum exactly (counted
+    here from `char_ngrams`, not from the index); with every n-gram in the budget it is the
+    exact top k for every k (mutation testing: an inclusive bound and the partition point)."""
+    import random
+
+    from core.lexical import CharNgramIndex, char_ngrams
+
+    rng = random.Random(7)
+    texts = ["".join(rng.choice("abcdefgh") for _ in range(rng.randint(3, 9))) for _ in range(400)]
+    index = CharNgramIndex(texts)
+    has = [set(char_ngrams(t)) for t in texts]
+    for query in ("abcde", "hgfedc", "bad cafe"):
+        grams = [g for g in char_ngrams(query) if any(g in h for h in has)]
+        rarest = sorted(grams, key=lambda g: sum(g in h for h in has))  # stable: ties keep the query's order
+        sizes = [sum(g in h for h in has) for g in rarest]
+
+        def sharing(n, rarest=rarest):
+            return sorted(i for i, h in enumerate(has) if h & set(rarest[:n]))
+
+        assert sharing(1) != sharing(2)  # the second rarest n-gram finds other texts
+        assert index.query(query, postings=0).near(len(texts)).tolist() == sharing(1)
+        both = sizes[0] + sizes[1]
+        assert index.query(query, postings=both - 1).near(len(texts)).tolist() == sharing(1)
+        assert index.query(query, postings=both).near(len(texts)).tolist() == sharing(2)
+        full = index.scores(query)
+        for k in range(1, 40):
+            near = index.query(query, postings=10**9).near(k)
+            assert len(near) == k and sorted(full[near]) == sorted(np.sort(full)[-k:])  # ties: any of them
+
+
 def test_search_results_are_the_same_when_the_lexical_signal_skips_common_ngrams(searcher, monkeypatch):
     """Scoring the common n-grams for the candidates alone changes no result on the small
     KCD-8 with a budget of 2 % of the postings (the default is 0.8 % of the bundled
