@@ -159,8 +159,9 @@ class CharNgramIndex:
             if g is not None:
                 grams.append(g)
                 weights.append(weight)
-        scale = self.SCALE * math.sqrt(norm) if norm else 1.0
-        return np.array(grams, dtype=np.int64), np.array(weights, dtype=np.float64) / scale
+        return np.array(grams, dtype=np.int64), np.array(weights, dtype=np.float64) / (
+            self.SCALE * math.sqrt(norm)
+        )
 
     def _accumulate(self, grams: np.ndarray, weights: np.ndarray) -> np.ndarray:
         """Σ weight × stored weight over the postings of `grams`, for every text (float64)."""

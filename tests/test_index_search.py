@@ -355,6 +355,9 @@ def test_a_lexical_query_scores_chosen_texts_exactly_whatever_its_postings_budge
         ranked = np.argsort(-full, kind="stable")
         near = index.query(query, postings=10**9).near(5)
         assert sorted(near.tolist()) == sorted(i for i in ranked[:5].tolist() if full[i] > 0)
+    for text in ("급성 충수염", "acute appendicitis", "chronic appendicitis", "간경화증", "liver cirrhosis"):
+        own = CharNgramIndex([text, "appendix"])  # a text's own cosine is 1 at most, whatever the rounding
+        assert 0.999 < own.query(text, postings=0).scores(np.array([0]))[0] <= 1.0
     # with the rarest n-gram alone, the texts that share it are still the ones found
     near = index.query("chronic liver abscess", postings=0).near(len(texts))
     assert len(near) and all(
