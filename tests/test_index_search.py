@@ -594,6 +594,29 @@ def test_candidates_that_cannot_rank_are_not_fetched_and_results_stay_the_same(s
     assert sum(pruned) < 0  # fewer vectors fetched in all
 
 
+def test_the_lexical_candidates_are_the_best_by_lexical_cosine_and_never_a_hidden_text(searcher):
+    """Beside the dense neighbours, the pool holds the `candidates` texts of highest lexical
+    cosine, each with its exact cosine; a hidden text (the calibration's) is never among them,
+    even when nothing is cut (mutation testing: the lowest instead of the highest, `|` or
+    `>= 0` in the filter)."""
+    query = "cirrhosis of liver"
+    full = searcher.lexical.scores(query)
+    searcher.candidates = 5
+    pool, _, _, lexical, _ = searcher._dense_candidates(query, [query], 0)
+    ranked = np.argsort(-full, kind="stable")
+    best = [i for i in ranked[:5] if full[i] > full[ranked[5]]]
+    assert len(best) >= 3 and set(best) <= set(pool.tolist())
+    np.testing.assert_allclose(lexical, full[pool], atol=1e-6)
+    searcher.candidates = 10 * len(searcher.table)  # every text a candidate: no cut hides a leak
+    own = int(ranked[0])
+    searcher.hidden = frozenset([own])
+    try:
+        pool, _, _, lexical, _ = searcher._dense_candidates(query, [query], 0)
+    finally:
+        searcher.hidden = frozenset()
+    assert own not in pool.tolist() and len(pool) > 5
+
+
 def test_a_candidate_is_fetched_only_if_its_best_possible_score_reaches_the_needed_codes(searcher):
     """`_may_rank` on hand-computed cases (fused = (dense + lexical / 2) / 1.5): an unknown
     cosine is at most the last one the variant's k-NN search returned (1.0 when it returned
