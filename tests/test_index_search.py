@@ -87,6 +87,24 @@ def test_a_code_of_another_vocabulary_finds_its_concept(tmp_path, tiny_bundle, c
         assert (hit.code, hit.match, hit.to_dict()["score"]) == (code, "code", 1.0)
 
 
+def test_a_hit_carries_its_hierarchy_and_a_search_gives_ten_concepts_by_default(searcher):
+    """Every hit, whatever matched, carries its ancestors (root first, itself left out) and the
+    codes one level below it (mutation testing: the children dropped, one ancestor only, the
+    default of 10 results)."""
+    d = searcher.dictionary
+    code = next(c for c in d.concepts if len(d.parents(c)) == 3)  # two levels below its category
+    parent = d.concepts[code].parent
+    for hit in (searcher.search(code, 1)[0], searcher.search(d.concepts[code].name("en"), 1)[0]):
+        assert hit.code == code and hit.parents == tuple(d.parents(code)[:-1]) and len(hit.parents) == 2
+    broader = searcher.search(parent, 1)[0]
+    assert (
+        broader.code == parent and broader.children == tuple(d.children(parent)) and code in broader.children
+    )
+    dense = [h for h in searcher.search("liver disease") if h.match == "dense"]
+    assert len(searcher.search("liver disease")) == 10 and dense
+    assert all(h.children == tuple(d.children(h.code)) for h in dense)
+
+
 def test_exact_match_is_spacing_insensitive(searcher):
     assert searcher.search("간의기타 및 상세불명의경변증", 3)[0].code == "K74.6"
     hits = searcher.search("Other and unspecified cirrhosis of liver", 5)

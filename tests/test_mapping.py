@@ -705,6 +705,22 @@ def write_athena(folder: Path) -> Path:
     return folder
 
 
+def test_a_hit_carries_its_concepts_ids(tmp_path, tiny_bundle, cache):
+    """OMOP ids (concept_id, vocabulary_id …) travel with every hit and its JSON, whatever
+    matched (mutation testing: `info` dropped from a hit)."""
+    from core.bundle import Embedder
+    from core.search import Searcher
+
+    searcher = Searcher(
+        load_dictionary(write_athena(tmp_path / "athena"), vocabularies=["KCD7"]),
+        Embedder(tiny_bundle),
+        cache=cache,
+    )
+    for query in ("K74.6", "간경화", "cirrhosis of the liver"):
+        hit = next(h for h in searcher.search(query, 3) if h.code == "K74.6")
+        assert hit.info["concept_id"] == "45768" and hit.to_dict()["info"]["vocabulary_id"] == "KCD7"
+
+
 def test_athena_vocabulary_loads_with_ids_languages_and_filters(tmp_path):
     folder = write_athena(tmp_path / "athena")
     both = load_dictionary(folder)
