@@ -42,6 +42,18 @@ def test_exact_and_code_matches_are_certain_and_missing_codes_are_said(calibrate
     assert searcher.verdict("Z99.99", searcher.search("Z99.99", 3)) == "code not found"
 
 
+def test_the_last_hit_shown_is_scored_against_the_next_one_unseen(calibrated):
+    """A hit's margin is over the next concept even when that one is not shown: the k-th of k
+    results has the confidence it has among more (mutation testing: the search stopped at k)."""
+    searcher, _ = calibrated
+    query = "cirrhosis of liver alcoholic"
+    many = searcher.search(query, 10)
+    for k in (2, 3, 5):
+        few = searcher.search(query, k)
+        assert [h.code for h in few] == [h.code for h in many[:k]]
+        assert few[-1].confidence == pytest.approx(many[k - 1].confidence)
+
+
 def test_no_good_match_is_said_when_the_best_hit_is_below_the_threshold(calibrated):
     from dataclasses import replace
 

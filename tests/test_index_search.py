@@ -100,6 +100,9 @@ def test_a_hit_carries_its_hierarchy_and_a_search_gives_ten_concepts_by_default(
     assert (
         broader.code == parent and broader.children == tuple(d.children(parent)) and code in broader.children
     )
+    exact = searcher.search(d.concepts[code].name("ko"), 1)[0]
+    assert (exact.match, exact.score, exact.to_dict()["score"]) == ("exact", 1.0, 1.0)
+    assert searcher.search("") == [] and searcher.search("   ") == []
     dense = [h for h in searcher.search("liver disease") if h.match == "dense"]
     assert len(searcher.search("liver disease")) == 10 and dense
     assert all(h.children == tuple(d.children(h.code)) for h in dense)
@@ -509,6 +512,7 @@ def test_the_score_fuses_the_dense_and_the_lexical_cosine(small_kcd, tiny_bundle
     lexical = float(CharNgramIndex(texts).scores(query)[texts.index(normalize(hit.matched))])
     assert dense > 0.05 and lexical > 0.05  # both signals are there to be fused
     assert hit.score == pytest.approx((dense + 0.5 * lexical) / 1.5, abs=2e-3)
+    assert (hit.dense, hit.lexical) == pytest.approx((dense, lexical), abs=3e-3)  # the calibration reads both
 
 
 def test_prebuilt_vectors_in_the_bundle_skip_embedding(small_kcd, tiny_bundle, cache, tmp_path):
