@@ -54,6 +54,34 @@ def test_the_last_hit_shown_is_scored_against_the_next_one_unseen(calibrated):
         assert few[-1].confidence == pytest.approx(many[k - 1].confidence)
 
 
+def test_each_hit_gets_the_probability_of_its_own_features(calibrated):
+    """A dense hit's confidence is the calibration's probability of its score, its lead over the
+    next hit, its two signals and the query's shape; the last of fewer than k has no next one
+    (lead = its score); code and exact matches are certain (mutation testing: each feature
+    dropped, the lead's sign or neighbour, code matches scored like dense ones)."""
+    from core.chapters import CodeRange
+    from core.confidence import features, query_shape
+
+    searcher, _ = calibrated
+    query = "cirrhosis of liver alcoholic"
+    shape = query_shape(query, searcher.embedder)
+
+    def expected(hit, following):
+        return searcher.calibration.probability(
+            features(hit.score, hit.score - following, hit.dense, hit.lexical, shape)
+        )
+
+    hits = searcher.search(query, 10)
+    checked = [(h, hits[i + 1].score) for i, h in enumerate(hits[:-1]) if h.match == "dense"]
+    few = searcher.search(query, 50, within=CodeRange("K70", "K70"))  # K70 has fewer than 50 codes
+    assert 3 <= len(checked) and 1 < len(few) < 50 and few[-1].match == "dense"
+    for hit, following in [*checked, (few[-1], 0.0)]:
+        assert hit.confidence == pytest.approx(expected(hit, following))
+        assert hit.level == searcher.calibration.level(hit.confidence)
+    code = searcher.search("K74.6", 3)[0]
+    assert (code.match, code.confidence, code.level) == ("code", 1.0, "high")
+
+
 def test_no_good_match_is_said_when_the_best_hit_is_below_the_threshold(calibrated):
     from dataclasses import replace
 

@@ -1,6 +1,7 @@
 import json
 import subprocess
 import sys
+import time
 
 import numpy as np
 import pytest
@@ -103,6 +104,9 @@ def test_a_hit_carries_its_hierarchy_and_a_search_gives_ten_concepts_by_default(
     exact = searcher.search(d.concepts[code].name("ko"), 1)[0]
     assert (exact.match, exact.score, exact.to_dict()["score"]) == ("exact", 1.0, 1.0)
     assert searcher.search("") == [] and searcher.search("   ") == []
+    started = time.perf_counter()
+    searcher.search("liver disease")
+    assert 0 < searcher.last_latency_ms <= (time.perf_counter() - started) * 1000  # what the status bar shows
     dense = [h for h in searcher.search("liver disease") if h.match == "dense"]
     assert len(searcher.search("liver disease")) == 10 and dense
     assert all(h.children == tuple(d.children(h.code)) for h in dense)
