@@ -2,6 +2,7 @@ import json
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -136,6 +137,49 @@ def test_user_synonym_is_found_at_once_and_after_reopening(searcher, small_kcd, 
     hit = again.search("LC", 3)[0]
     assert hit.code == "K74.6" and hit.match == "exact"
     assert any(t.text == "LC" and t.source == "user" for t in hit.synonyms)
+
+
+def test_local_synonyms_are_written_row_by_row_under_a_lock_with_vectors_stored_per_model(
+    small_kcd, tiny_bundle, cache, tmp_path
+):
+    """Each local synonym is one line of the user file, written under a lock beside it; their
+    vectors are stored under the cache per model (another model's are never reused); an
+    unknown code names itself (mutation testing: rows joined wrongly, the lock elsewhere, the
+    store's name without the model)."""
+    from core.index import index_key
+
+    user = tmp_path / "user.tsv"
+    searcher = Searcher(load_dictionary(small_kcd), Embedder(tiny_bundle), cache=cache, user_synonyms=user)
+    with pytest.raises(KeyError, match="unknown code 'NOPE'"):
+        searcher.add_synonym("NOPE", "x")
+    assert searcher.add_synonym("K74.6", "stiff liver") and searcher.add_synonym("K70.3", "booze liver")
+    assert user.read_text() == "code\tterm\nK74.6\tstiff liver\nK70.3\tbooze liver\n"
+    assert Path(f"{user}.lock").is_file()
+    store = cache / "user-vectors" / f"{index_key('user', searcher.embedder.fingerprint())}.npz"
+    assert store.is_file() and len(np.load(store)["keys"]) == 2
+
+
+def test_batch_search_reports_progress_and_can_be_cancelled(searcher):
+    queries = ["liver disease", "K74.6", "cholra"]
+    seen = []
+    results = searcher.search_many(queries, 3, progress=lambda done, total: seen.append((done, total)))
+    assert seen == [(1, 3), (2, 3), (3, 3)]  # a callback that returns None goes on
+    assert [[h.code for h in r] for r in results] == [
+        [h.code for h in searcher.search(q, 3)] for q in queries
+    ]
+    assert [len(r) for r in searcher.search_many(queries[:1])] == [10]
+    calls = []
+    with pytest.raises(InterruptedError, match="batch search cancelled"):
+        searcher.search_many(queries, progress=lambda done, total: calls.append(done) or done < 2)
+    assert calls == [1, 2]  # False (not None) cancels, at once
+
+
+def test_the_user_file_of_a_dictionary_is_named_after_it(monkeypatch, tmp_path):
+    from core.search import user_synonyms_file
+
+    monkeypatch.setenv("SAPBERT_KO_EN_DATA", str(tmp_path))
+    assert user_synonyms_file(Path("/x/my dict (v2).tsv")) == tmp_path / "synonyms-my_dict_v2_.tsv"
+    assert user_synonyms_file(Path("kcd8.tsv")) == tmp_path / "synonyms-kcd8.tsv"
 
 
 def test_a_local_synonym_is_scored_by_the_same_rule_as_dictionary_names(searcher):
