@@ -257,6 +257,32 @@ def test_index_is_cached_and_a_damaged_cache_is_rebuilt(small_kcd, tiny_bundle, 
     assert calls and third.search("K74.6", 1)[0].code == "K74.6"
 
 
+def test_each_dictionary_keeps_its_own_cached_index(small_kcd, tiny_bundle, cache, tmp_path):
+    """Two dictionaries on one model: two cached indexes, each of its own names, and reopening
+    either loads its own (mutation testing: the index keyed without the dictionary)."""
+    rows = small_kcd.read_text(encoding="utf-8").splitlines()
+    fewer = tmp_path / "fewer.tsv"
+    fewer.write_text("\n".join(rows[: len(rows) // 2]) + "\n", encoding="utf-8")
+    sizes = {}
+    for _ in range(2):
+        for path in (small_kcd, fewer):
+            searcher = Searcher(load_dictionary(path), Embedder(tiny_bundle), cache=cache)
+            assert len(searcher.index) == len(searcher.table)
+            sizes.setdefault(path, len(searcher.index))
+    assert sizes[fewer] < sizes[small_kcd] and len(list((cache / "index").iterdir())) == 2
+
+
+def test_a_local_synonym_is_added_when_its_vectors_cannot_be_stored(small_kcd, tiny_bundle, tmp_path, caplog):
+    cache = tmp_path / "cache"
+    cache.mkdir()
+    (cache / "user-vectors").write_text("a file where the folder should be")
+    searcher = Searcher(load_dictionary(small_kcd), Embedder(tiny_bundle), cache=cache)
+    with caplog.at_level("WARNING"):
+        assert searcher.add_synonym("K74.6", "stiff liver")
+    assert searcher.search("stiff liver", 1)[0].code == "K74.6"
+    assert f"cannot cache local synonym vectors in {cache / 'user-vectors'}" in caplog.text
+
+
 def test_cli_batch_writes_json_lines(small_kcd, tiny_bundle, cache, tmp_path):
     queries = tmp_path / "q.txt"
     queries.write_text("K74.6\n간의 기타 및 상세불명의 경변증\n\nliver\n", encoding="utf-8")
