@@ -349,11 +349,11 @@ class Searcher:
             lexical[np.isin(pool, acronyms)] = 1.0
         if len(hidden):
             lexical[np.isin(pool, hidden)] = 0.0
-        near = np.flatnonzero(np.isin(pool, np.concatenate([*near, acronyms])) & (lexical > 0))
-        if len(near) > self.candidates:
-            near = near[np.argpartition(-lexical[near], self.candidates - 1)[: self.candidates]]
+        best = np.flatnonzero(np.isin(pool, np.concatenate([*near, acronyms])) & (lexical > 0))
+        if len(best) > self.candidates:
+            best = best[np.argpartition(-lexical[best], self.candidates - 1)[: self.candidates]]
         keep = np.isin(pool, np.concatenate(dense_labels))
-        keep[near] = True
+        keep[best] = True
         pool, lexical = pool[keep], lexical[keep]
         # each variant's cosine to each candidate: the k-NN search measured its own labels'; the
         # rest are computed from stored vectors (fetching them costs ~15 µs a text)
