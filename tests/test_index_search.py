@@ -270,6 +270,7 @@ def test_each_dictionary_keeps_its_own_cached_index(small_kcd, tiny_bundle, cach
             assert len(searcher.index) == len(searcher.table)
             sizes.setdefault(path, len(searcher.index))
     assert sizes[fewer] < sizes[small_kcd] and len(list((cache / "index").iterdir())) == 2
+    assert len(list((cache / "lexical").iterdir())) == 2  # and its own lexical index
 
 
 def test_a_local_synonym_is_added_when_its_vectors_cannot_be_stored(small_kcd, tiny_bundle, tmp_path, caplog):
