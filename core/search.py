@@ -343,13 +343,14 @@ class Searcher:
             found = [(labels[k], scores[k]) for (labels, scores), k in zip(found, kept)]
         # the lexical candidates: the best of the texts near some variant, by their exact cosine
         dense_labels = [labels for labels, _ in found]
-        pool = np.unique(np.concatenate([*dense_labels, *near, acronyms]))
+        surface = np.concatenate([*near, acronyms])
+        pool = np.unique(np.concatenate([*dense_labels, surface]))
         lexical = np.maximum.reduce([q.scores(pool) for q in queries])
         if len(acronyms):
             lexical[np.isin(pool, acronyms)] = 1.0
         if len(hidden):
             lexical[np.isin(pool, hidden)] = 0.0
-        best = np.flatnonzero(np.isin(pool, np.concatenate([*near, acronyms])) & (lexical > 0))
+        best = np.flatnonzero(np.isin(pool, surface) & (lexical > 0))
         if len(best) > self.candidates:
             best = best[np.argpartition(-lexical[best], self.candidates - 1)[: self.candidates]]
         keep = np.isin(pool, np.concatenate(dense_labels))
