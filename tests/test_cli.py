@@ -123,3 +123,28 @@ def test_core_bench_smoke_run_on_a_small_kcd_and_a_missing_query_file(
         in capsys.readouterr().err
     )
     assert not (tmp_path / "broken.json").exists()
+
+
+def test_search_table_has_a_header_for_every_column_and_aligns_hangul(small_kcd, tiny_bundle, cache, capsys):
+    """The table's header named no level column (so every name sat under the wrong heading),
+    and a Hangul syllable, two columns wide in a terminal, was padded as one."""
+    import unicodedata
+
+    from core.__main__ import main
+
+    query = "간의 기타 및 상세불명의 경변증"
+    assert (
+        main(["search", "--dictionary", str(small_kcd), "--model", str(tiny_bundle), "-k", "3", query]) == 0
+    )
+    header, *rows = capsys.readouterr().out.splitlines()[1:]
+    assert header.split()[:6] == ["#", "code", "score", "match", "level", "Korean"]
+
+    def width(text: str) -> int:  # terminal columns: a Hangul syllable takes two
+        return sum(2 if unicodedata.east_asian_width(c) in "WF" else 1 for c in text)
+
+    korean, english = header.index("Korean"), width(header[: header.index("English")])
+    for row in rows:  # (ASCII up to the Korean name: characters are columns there)
+        assert row[korean - 1] == " " and "가" <= row[korean] <= "힣"  # (the tiny bundle has no level)
+        assert width(row[: row.index("[")]) >= english
+    first = rows[0]
+    assert "K74.6" in first and width(first[: first.index("Other")]) == english

