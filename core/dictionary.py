@@ -261,7 +261,7 @@ def _kcd_parent(code: str, known: dict[str, Concept]) -> str | None:
     return None
 
 
-def _is_fragment(child: Concept, parent: Concept, *, parent_is_fragment: bool = False) -> bool:
+def _is_fragment(child: Concept, parent: Concept, *, parent_is_fragment: bool) -> bool:
     """A subcode name that means little without its parent: one that lacks the head of the
     parent's Korean name and, in English, shares no word with the parent (D13.4 "Liver") or
     only picks from what the parent's name lists after its head (C38.0 "heart" under "Malignant

@@ -22,6 +22,25 @@ def test_kcd_loads_bilingual_concepts_with_parents(small_kcd):
     assert d.concepts["K74"].parent is None
 
 
+def test_a_kcd_subcode_whose_parent_level_is_missing_hangs_under_the_nearest_ancestor(tmp_path):
+    path = tmp_path / "kcd.tsv"
+    rows = [
+        ("Q01", "가상 범주", "Made-up category"),
+        ("Q01.2", "가상 하위", "Made-up subcode"),
+        ("Q01.234", "두 단계 아래", "Two levels down, the level between missing"),
+        ("Q019", "점 없는 코드", "A code written without its dot"),
+        ("Q02.11", "범주만 있는", "Under a category whose subcode is missing"),
+        ("Q02", "나중에 온 범주", "A category after its subcode"),
+    ]
+    path.write_text("kcd\tko\ten\n" + "".join("\t".join(r) + "\n" for r in rows), encoding="utf-8")
+    d = load_dictionary(path, "kcd")
+    assert d.concepts["Q01.234"].parent == "Q01.2"
+    assert d.concepts["Q01.2"].parent == "Q01"
+    assert d.concepts["Q019"].parent == "Q01"
+    assert d.concepts["Q02.11"].parent is None  # parents come before their subcodes in the file
+    assert d.parents("Q01.234") == ["Q01", "Q01.2", "Q01.234"]
+
+
 def test_kcd_fragment_subcodes_get_contextual_names(small_kcd):
     d = load_dictionary(small_kcd)
     liver = d.concepts["D13.4"]
@@ -57,6 +76,10 @@ def test_kcd_context_names_where_a_subcode_only_names_a_site(tmp_path):
         ("D01.50", "간", "Liver"),  # part of a fragment's list: a fragment too
         ("D01.58", "간 및 담낭의 기타", "Liver and gallbladder, other"),  # the whole list: its own name
         ("D01.59", "상세불명의 간담도계", "Hepatobiliary system, unspecified"),  # nothing in common
+        ("C44", "가상 피부 악성 신생물", "Malignant neoplasm of skin of trunk and limbs"),
+        ("C44.5", "피부", "Skin"),  # the head ends at the first "of": a site after it, a fragment
+        ("C45", "가상 심장 악성 신생물", "Malignant neoplasm of heart and pleura"),
+        ("C45.0", "심장 종양", "Neoplasm, heart"),  # the head is all before "of": not a fragment
     ]
     path.write_text("kcd\tko\ten\n" + "".join("\t".join(r) + "\n" for r in rows), encoding="utf-8")
     d = load_dictionary(path)
@@ -83,6 +106,8 @@ def test_kcd_context_names_where_a_subcode_only_names_a_site(tmp_path):
         "Carcinoma in situ of other digestive organs - Liver and gallbladder - Hepatobiliary system, unspecified"
     )
     assert not context["D01.58"]
+    assert context["C44.5"][1] == "Malignant neoplasm of skin of trunk and limbs - Skin"
+    assert not context["C45.0"]
     assert (
         d.concepts["C38.0"].display_name("en")
         == "Malignant neoplasm of heart, mediastinum and pleura - heart"
