@@ -484,16 +484,20 @@ class Searcher:
         if self.calibration is None or not hits:
             return hits
         shape = query_shape(query, self.embedder)
+        # a text that names concepts of n categories (당뇨: diabetes and glycosuria) leaves open
+        # which one is meant: each exact match gets 1 / n, never "no good match"
+        categories = len({hit.code[:3] for hit in hits if hit.match == "exact"})
         out = []
         for i, hit in enumerate(hits):
             following = hits[i + 1].score if i + 1 < len(hits) else 0.0
-            p = (
-                1.0
-                if hit.match in ("code", "exact")
-                else self.calibration.probability(
+            if hit.match == "code":
+                p = 1.0
+            elif hit.match == "exact":
+                p = max(1.0 / categories, self.calibration.none_below)
+            else:
+                p = self.calibration.probability(
                     features(hit.score, hit.score - following, hit.dense, hit.lexical, shape)
                 )
-            )
             out.append(dataclasses.replace(hit, confidence=p, level=self.calibration.level(p)))
         return out
 

@@ -42,6 +42,27 @@ def test_exact_and_code_matches_are_certain_and_missing_codes_are_said(calibrate
     assert searcher.verdict("Z99.99", searcher.search("Z99.99", 3)) == "code not found"
 
 
+def test_a_text_that_names_concepts_of_several_categories_is_not_certain(calibrated, small_kcd, cache):
+    """An exact match was certain (1.0, "high") even when its text names concepts of several
+    categories (당뇨: diabetes in clinicians' usage, glycosuria in KCD-8's): each now gets 1 / n."""
+    searcher, _ = calibrated
+    dictionary = load_dictionary(small_kcd)
+    dictionary.add_synonyms(
+        [("K74.6", "hepatofibrous knot"), ("K74.60", "hepatofibrous knot")], source="curated"
+    )
+    dictionary.add_synonyms([("I10", "hepatofibrous knot"), ("E11.9", "sclerohepatic knot")], source="kmed")
+    dictionary.add_synonyms([("J18.9", "sclerohepatic knot"), ("A00.0", "sclerohepatic knot")], source="kmed")
+    ambiguous = Searcher(dictionary, Embedder(searcher.embedder.directory), cache=cache)
+    two = [h for h in ambiguous.search("hepatofibrous knot", 5) if h.match == "exact"]
+    assert sorted(h.code for h in two) == ["I10", "K74.6", "K74.60"]  # two categories
+    assert {(h.confidence, h.level) for h in two} == {(0.5, "medium")}
+    three = [h for h in ambiguous.search("sclerohepatic knot", 5) if h.match == "exact"]
+    assert len(three) == 3 and {(round(h.confidence, 6), h.level) for h in three} == {(0.333333, "low")}
+    assert ambiguous.verdict("sclerohepatic knot", three) is None  # not "no good match"
+    single = ambiguous.search("간의 기타 및 상세불명의 경변증", 3)[0]
+    assert (single.confidence, single.level) == (1.0, "high")
+
+
 def test_the_last_hit_shown_is_scored_against_the_next_one_unseen(calibrated):
     """A hit's margin is over the next concept even when that one is not shown: the k-th of k
     results has the confidence it has among more (mutation testing: the search stopped at k)."""
