@@ -336,6 +336,9 @@ def run_benchmark(
     bank = read_bank(BANK)
     imported = {compact(term) for _, term, _ in bank}
     dev_sets = read_dev_sets(dev_paths, curated=listed, imported=imported)
+    skipped = {label: str(path) for label, path in dev_paths.items() if label not in dev_sets}
+    for label, path in skipped.items():
+        log(f"{label}: {path} not found, skipped")
     result: dict = {
         "name": name,
         "model": str(model),
@@ -346,6 +349,7 @@ def run_benchmark(
         "dictionary": {"path": str(kcd), "fingerprint": dictionary.fingerprint()},
         "machine": machine(),
         "bank": dict(Counter(source for _, _, source in bank)),
+        "dev_skipped": skipped,
         "dev_coverage": {
             set_name: {
                 "queries": len(queries),

@@ -86,7 +86,7 @@ def test_core_calibrate_stores_the_fit_in_the_bundle_and_writes_its_report(
 
 
 def test_core_bench_smoke_run_on_a_small_kcd_and_a_missing_query_file(
-    small_kcd, tiny_bundle, cache, tmp_path, capsys
+    small_kcd, tiny_bundle, cache, tmp_path, capsys, monkeypatch
 ):
     from core.__main__ import main
     from core.bench import bundle_digest
@@ -123,6 +123,15 @@ def test_core_bench_smoke_run_on_a_small_kcd_and_a_missing_query_file(
         in capsys.readouterr().err
     )
     assert not (tmp_path / "broken.json").exists()
+    # a default query file that is not there (a user's machine without ../shared) is skipped, and said
+    monkeypatch.setattr("core.bench.LONGTAIL_QUERIES", tmp_path / "absent.tsv")
+    dev.write_text("query\taccept\tkind\n급성 충수염\tK35\tko-formal\n", encoding="utf-8")
+    without = [a for a in common if a not in ("--longtail-queries", str(longtail))]
+    assert main([*without, "--name", "partial", "--speed-only"]) == 0
+    assert f"longtail: {tmp_path / 'absent.tsv'} not found, skipped" in capsys.readouterr().err
+    assert json.loads((tmp_path / "partial.json").read_text())["dev_skipped"] == {
+        "longtail": str(tmp_path / "absent.tsv")
+    }
 
 
 def test_search_table_has_a_header_for_every_column_and_aligns_hangul(small_kcd, tiny_bundle, cache, capsys):
