@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
-import io
 import json
 import logging
 import os
@@ -17,6 +16,7 @@ import zipfile
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import ClassVar
 
 import numpy as np
 
@@ -183,6 +183,7 @@ class VectorStore:
     keys: np.ndarray
     q: np.ndarray
     scale: np.ndarray
+    CHUNK: ClassVar[int] = 8192  # rows dequantised at once
 
     @classmethod
     def of(cls, texts: Sequence[str], vectors: np.ndarray) -> VectorStore:
@@ -202,11 +203,10 @@ class VectorStore:
         )
 
     def save(self, path: str | Path) -> None:
-        from .fsutil import write_atomic
+        from .fsutil import atomic_file
 
-        buffer = io.BytesIO()
-        np.savez_compressed(buffer, keys=self.keys, q=self.q, scale=self.scale)
-        write_atomic(path, buffer.getvalue())
+        with atomic_file(path) as handle:
+            np.savez_compressed(handle, keys=self.keys, q=self.q, scale=self.scale)
 
     @classmethod
     def load(cls, path: str | Path) -> VectorStore | None:
@@ -239,8 +239,10 @@ class VectorStore:
         rows = order[position]
         found = self.keys[rows] == wanted
         vectors = np.zeros((len(texts), self.q.shape[1]), dtype=np.float32)
-        vectors[found] = self.q[rows[found]].astype(np.float32) * self.scale[rows[found], None]
-        vectors /= np.linalg.norm(vectors, axis=1, keepdims=True).clip(min=1e-12)
+        for start in range(0, len(texts), self.CHUNK):  # float temporaries of every row: ~330 MB at peak
+            part, hit = slice(start, start + self.CHUNK), found[start : start + self.CHUNK]
+            block = self.q[rows[part][hit]].astype(np.float32) * self.scale[rows[part][hit], None]
+            vectors[part][hit] = block / np.linalg.norm(block, axis=1, keepdims=True).clip(min=1e-12)
         return vectors, found
 
 

@@ -3,7 +3,6 @@ score, and the benchmark's lexical baseline. Spacing- and punctuation-insensitiv
 
 from __future__ import annotations
 
-import io
 import math
 import zipfile
 from array import array
@@ -13,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .fsutil import write_atomic
+from .fsutil import atomic_file
 from .text import compact, decompose_hangul
 
 NGRAMS = (2, 3, 4)
@@ -110,16 +109,15 @@ class CharNgramIndex:
         """Write the index to one .npz file (atomically), tagged with `key` (what it was built
         from, e.g. the dictionary fingerprint). Loading it back avoids a second build and the
         heap fragmentation that building leaves behind."""
-        buffer = io.BytesIO()
         grams = np.array(list(self.vocab), dtype=str)
-        np.savez(
-            buffer,
-            key=np.array(f"{FORMAT}|{key}"),
-            size=np.array(self.size),
-            grams=grams,
-            **{name: getattr(self, name) for name in ARRAYS},
-        )
-        write_atomic(path, buffer.getvalue())
+        with atomic_file(path) as handle:  # streamed: a buffer and its copy cost ~300 MB at peak
+            np.savez(
+                handle,
+                key=np.array(f"{FORMAT}|{key}"),
+                size=np.array(self.size),
+                grams=grams,
+                **{name: getattr(self, name) for name in ARRAYS},
+            )
 
     @classmethod
     def load(cls, path: str | Path, *, key: str) -> CharNgramIndex | None:

@@ -795,6 +795,17 @@ def test_vector_stores_add_round_trip_and_stay_int8(tmp_path):
         found_vectors, found = store.lookup([*texts, "not stored"])
         assert found.tolist() == [True] * 5 + [False]
         assert np.abs(found_vectors[:5] - vectors).max() < 0.01 and not found_vectors[5].any()
+        assert np.allclose(np.linalg.norm(found_vectors[:5], axis=1), 1.0)
+    # rows are dequantised a few at a time (a first launch's peak memory); the same vectors
+    asked = ["not stored", *texts[::-1], "nor this", texts[0]]
+    whole, found = (first + second).lookup(asked)
+    VectorStore.CHUNK = 2
+    try:
+        chunked, found_chunked = (first + second).lookup(asked)
+    finally:
+        VectorStore.CHUNK = 8192
+    assert np.array_equal(whole, chunked) and np.array_equal(found, found_chunked)
+    assert found.tolist() == [False] + [True] * 5 + [False, True]
     (first + second).save(tmp_path / "store.npz")
     loaded = VectorStore.load(tmp_path / "store.npz")
     assert loaded.lookup(texts)[1].all() and loaded.q.dtype == np.int8
