@@ -235,3 +235,21 @@ def test_shipped_bundle_smoke(small_kcd, tmp_path, cache):
     assert any(h.code.startswith(("K74", "K70.3")) for h in searcher.search("liver cirrhosis", 3))
     assert any(h.code.startswith(("K74", "K70.3")) for h in searcher.search("간경화", 3))
     assert any(h.code.startswith("K74") for h in searcher.search("cirrhosis of the liver", 3))
+
+
+def test_shipped_prebuilt_vectors_cover_every_name_the_shipped_search_indexes():
+    """A first launch embeds no name: the bundle's vectors cover the KCD-8 names, their
+    contextual names, the curated list and the bank (session 14 changed 431 contextual names
+    without storing their vectors, so every first launch embedded them: `core index prebuild`)."""
+    from assets import BANK, CURATED_SYNONYMS, DEFAULT_MODEL, KCD8
+    from core.dictionary import add_bank, load_dictionary, read_bank, read_synonyms
+    from core.index import load_prebuilt
+    from core.search import TermTable
+
+    dictionary = load_dictionary(KCD8)
+    dictionary.add_synonyms(read_synonyms(CURATED_SYNONYMS), source="curated")
+    add_bank(dictionary, read_bank(BANK))
+    texts = TermTable(list(dictionary.terms())).texts
+    _, found = load_prebuilt(DEFAULT_MODEL, texts)
+    missing = [texts[i] for i in np.flatnonzero(~found)]
+    assert len(texts) > 100_000 and not missing, f"{len(missing)} names without vectors, e.g. {missing[:3]}"
