@@ -134,6 +134,8 @@ def open_index(
         index.save(directory)
     except OSError as exc:  # a read-only or full disk, a file where the folder should be
         log.warning("cannot cache the index in %s (%s); it will be built again next time", directory, exc)
+    del vectors
+    _return_freed_memory()
     return index
 
 
@@ -195,8 +197,9 @@ class Searcher:
         self.table = TermTable(list(dictionary.terms()))
         self.acronyms = Acronyms(self.table.texts)
         self.cache = cache or cache_dir()
-        self.index = open_index(dictionary, self.table, embedder, cache=cache, progress=progress)
+        # the lexical index first: its build's transient memory then does not stack on the index's
         self.lexical = open_lexical(dictionary, self.table, cache=cache)
+        self.index = open_index(dictionary, self.table, embedder, cache=cache, progress=progress)
         self.calibration = Calibration.load(embedder.directory)
         # texts of the table left out of matching: the calibration searches a name with its own
         # text hidden, as a user types a synonym the dictionary does not hold
