@@ -41,6 +41,21 @@ def test_a_kcd_subcode_whose_parent_level_is_missing_hangs_under_the_nearest_anc
     assert d.parents("Q01.234") == ["Q01", "Q01.2", "Q01.234"]
 
 
+def test_a_crlf_file_keeps_its_line_numbers_and_its_last_column_whole(tmp_path):
+    """Windows line endings: the \r is no part of the last field (a name ending in X keeps it),
+    and an error names the line a user sees in an editor (not one of doubled lines)."""
+    path = tmp_path / "kcd.tsv"
+    rows = ["kcd\tko\ten", "Q01\t가상 증후군\tMade-up syndrome X", "Q01.0\t가상 하위\tMade-up subcode"]
+    path.write_bytes(("\r\n".join(rows) + "\r\n").encode("utf-8"))
+    d = load_dictionary(path, "kcd")
+    assert d.concepts["Q01"].name("en") == "Made-up syndrome X"
+    assert d.concepts["Q01.0"].name("en") == "Made-up subcode"
+    path.write_bytes(("\r\n".join([*rows, "Q02\tno English"]) + "\r\n").encode("utf-8"))
+    with pytest.raises(DictionaryError) as error:
+        load_dictionary(path, "kcd")
+    assert error.value.line == 4 and "expected 3 columns" in str(error.value)
+
+
 def test_kcd_fragment_subcodes_get_contextual_names(small_kcd):
     d = load_dictionary(small_kcd)
     liver = d.concepts["D13.4"]
