@@ -95,6 +95,8 @@ def test_kcd_context_names_where_a_subcode_only_names_a_site(tmp_path):
         ("C44.5", "피부", "Skin"),  # the head ends at the first "of": a site after it, a fragment
         ("C45", "가상 심장 악성 신생물", "Malignant neoplasm of heart and pleura"),
         ("C45.0", "심장 종양", "Neoplasm, heart"),  # the head is all before "of": not a fragment
+        ("C46", "기타 부분의 간 및 담낭", "Other parts of liver and gallbladder"),
+        ("C46.1", "간과 쓸개", "Liver and gallbladder"),  # all the parent lists after its head: a fragment
     ]
     path.write_text("kcd\tko\ten\n" + "".join("\t".join(r) + "\n" for r in rows), encoding="utf-8")
     d = load_dictionary(path)
@@ -123,6 +125,7 @@ def test_kcd_context_names_where_a_subcode_only_names_a_site(tmp_path):
     assert not context["D01.58"]
     assert context["C44.5"][1] == "Malignant neoplasm of skin of trunk and limbs - Skin"
     assert not context["C45.0"]
+    assert context["C46.1"][1] == "Other parts of liver and gallbladder - Liver and gallbladder"
     assert (
         d.concepts["C38.0"].display_name("en")
         == "Malignant neoplasm of heart, mediastinum and pleura - heart"

@@ -469,6 +469,7 @@ def test_athena_quotes_languages_missing_optional_columns_and_row_order(tmp_path
         "concept_id\tconcept_name\tdomain_id\tvocabulary_id\tconcept_code",
         "7\tAcquired immunodeficiency\tCondition\tICD10CM\tB20",  # another vocabulary first
         '1\t"Ground-glass" opacity\tObservation\tSNOMED\t19943007',  # a name that starts with a quote
+        "",  # a blank line (quotes literal: split by hand) is skipped, not a row of one empty field
         "2\tLiver cirrhosis\tCondition\tSNOMED\t123",
     ]
     (folder / "CONCEPT.csv").write_text("\n".join(concepts) + "\n", encoding="utf-8")
