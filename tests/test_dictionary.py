@@ -31,6 +31,8 @@ def test_a_kcd_subcode_whose_parent_level_is_missing_hangs_under_the_nearest_anc
         ("Q019", "점 없는 코드", "A code written without its dot"),
         ("Q02.11", "범주만 있는", "Under a category whose subcode is missing"),
         ("Q02", "나중에 온 범주", "A category after its subcode"),
+        ("Q03", "", "A category without a Korean name"),  # skipped name: its subcodes still load
+        ("Q03.1", "하위", "Its subcode"),
     ]
     path.write_text("kcd\tko\ten\n" + "".join("\t".join(r) + "\n" for r in rows), encoding="utf-8")
     d = load_dictionary(path, "kcd")
@@ -39,6 +41,7 @@ def test_a_kcd_subcode_whose_parent_level_is_missing_hangs_under_the_nearest_anc
     assert d.concepts["Q019"].parent == "Q01"
     assert d.concepts["Q02.11"].parent is None  # parents come before their subcodes in the file
     assert d.parents("Q01.234") == ["Q01", "Q01.2", "Q01.234"]
+    assert d.concepts["Q03.1"].parent == "Q03" and d.concepts["Q03"].name("ko") == ""
 
 
 def test_a_crlf_file_keeps_its_line_numbers_and_its_last_column_whole(tmp_path):
