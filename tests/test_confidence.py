@@ -214,6 +214,11 @@ def test_each_damaged_form_is_one_of_the_four_slips():
     assert all(len(f) == 3 and sum(a != b for a, b in zip(f, "간경화")) == 1 for f in korean)
     assert all(set(f) - set("간경화") <= set("가나다라마바사아자차") for f in korean)
     assert damaged("12", rng) == "122"  # no letter to slip: the last character doubled
+    assert damaged("123", rng) == "1233"
+    # a name of three words is cut to its first two as often as it loses a word (a fifth of the
+    # time each): spacing is lost a tenth of the time, not three tenths
+    three = [damaged("alcoholic liver cirrhosis", rng) for _ in range(1000)]
+    assert 0.05 < three.count("alcoholiclivercirrhosis") / 1000 < 0.15
     # a word is dropped from names of three words or more, never from two
     assert "cirrhosis" not in {damaged("liver cirrhosis", rng) for _ in range(100)}
     assert "liver cirrhosis" in {damaged("alcoholic liver cirrhosis", rng) for _ in range(100)}

@@ -876,3 +876,32 @@ def test_a_text_that_names_several_concepts_ranks_them_by_the_trust_of_its_sourc
     hits = searcher.search(text, 6)
     assert [h.code for h in hits] == ["M17.9", "J18.9", "K74.6", "I10", "E11.9", "A00.0"]
     assert {h.match for h in hits} == {"exact"}
+
+
+def test_the_lexical_index_is_cached_under_its_dictionary_and_read_back(small_kcd, tmp_path, caplog):
+    """A second start reads the cached lexical index instead of building it again (mutation
+    testing: a cache never read, read or written under another key, or kept at a wrong size)."""
+    from core.index import index_key
+    from core.lexical import CharNgramIndex
+    from core.search import TermTable, open_lexical
+
+    dictionary = load_dictionary(small_kcd)
+    table = TermTable(list(dictionary.terms()))
+    fingerprint = dictionary.fingerprint()
+    path = tmp_path / "lexical" / f"{index_key(fingerprint, 'lexical')}.npz"
+    built = open_lexical(dictionary, table, cache=tmp_path)
+    assert CharNgramIndex.load(path, key=fingerprint).vocab == built.vocab
+    # a cached index of the same size is used as it is (here one of other texts, to tell them apart)
+    other = CharNgramIndex([f"zq{i}" for i in range(len(table))])
+    other.save(path, key=fingerprint)
+    assert open_lexical(dictionary, table, cache=tmp_path).vocab == other.vocab
+    # one of another size is built again
+    CharNgramIndex(["zq"]).save(path, key=fingerprint)
+    assert open_lexical(dictionary, table, cache=tmp_path).vocab == built.vocab
+    # a cache that cannot be written: the index still opens, and the warning names where
+    blocked = tmp_path / "blocked"
+    blocked.write_text("a file where the folder should be")
+    with caplog.at_level("WARNING"):
+        assert open_lexical(dictionary, table, cache=blocked).vocab == built.vocab
+    assert f"cannot cache the lexical index in {blocked / 'lexical'}" in caplog.text
+    assert "Not a directory" in caplog.text  # and why
