@@ -654,6 +654,11 @@ def test_results_can_be_kept_within_a_chapter_or_a_range(searcher):
     assert parse_range("I20–I25").contains("i21.0") and not parse_range("I20-I25").contains("I10")
     with pytest.raises(InputError, match="I20-I25"):
         parse_range("I25-I20")
+    assert parse_range(" i20 - i25 ") == parse_range("I20-I25")  # as typed in the filter box
+    assert parse_range("I20-I25").contains(" i 21.0")  # spaces and dots wherever a user puts them
+    for wrong in ("I20-I2", "I2-I25", "I20-25"):  # each end a three-character category
+        with pytest.raises(InputError, match="three-character categories"):
+            parse_range(wrong)
     everything = searcher.search("K74.6", 10)
     assert everything[0].code == "K74.6"
     kept = searcher.search("K74.6", 10, within=circulatory)
