@@ -45,7 +45,7 @@ def test_a_kcd_subcode_whose_parent_level_is_missing_hangs_under_the_nearest_anc
 
 
 def test_a_crlf_file_keeps_its_line_numbers_and_its_last_column_whole(tmp_path):
-    """Windows line endings: the \r is no part of the last field (a name ending in X keeps it),
+    """Windows line endings: the carriage return is no part of the last field (a name ending in X keeps it),
     and an error names the line a user sees in an editor (not one of doubled lines)."""
     path = tmp_path / "kcd.tsv"
     rows = ["kcd\tko\ten", "Q01\t가상 증후군\tMade-up syndrome X", "Q01.0\t가상 하위\tMade-up subcode"]

@@ -778,7 +778,7 @@ def test_a_candidate_is_fetched_only_if_its_best_possible_score_reaches_the_need
     assert may_rank([[0.9, nan, nan, nan]], [0.6, 0.6, 0.0, 0.3], [[0.9]], 5) == [True] * 4
 
 
-def test_vector_stores_add_round_trip_and_stay_int8(tmp_path):
+def test_vector_stores_add_round_trip_and_stay_int8(tmp_path, monkeypatch):
     """The store of local synonym vectors grows by `+` (a launch adds what it embedded to what
     earlier launches stored); int8 with a float32 scale per vector, empty stores included."""
     from core.index import VectorStore, load_prebuilt
@@ -804,11 +804,8 @@ def test_vector_stores_add_round_trip_and_stay_int8(tmp_path):
     # rows are dequantised a few at a time (a first launch's peak memory); the same vectors
     asked = ["not stored", *texts[::-1], "nor this", texts[0]]
     whole, found = (first + second).lookup(asked)
-    VectorStore.CHUNK = 2
-    try:
-        chunked, found_chunked = (first + second).lookup(asked)
-    finally:
-        VectorStore.CHUNK = 8192
+    monkeypatch.setattr(VectorStore, "CHUNK", 2)
+    chunked, found_chunked = (first + second).lookup(asked)
     assert np.array_equal(whole, chunked) and np.array_equal(found, found_chunked)
     assert found.tolist() == [False] + [True] * 5 + [False, True]
     (first + second).save(tmp_path / "store.npz")
