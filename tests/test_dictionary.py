@@ -13,6 +13,11 @@ def write_kostom(path, rows):
     return path
 
 
+def write_kcd(path, rows):
+    path.write_text("kcd\tko\ten\n" + "".join("\t".join(r) + "\n" for r in rows), encoding="utf-8")
+    return path
+
+
 def test_kcd_loads_bilingual_concepts_with_parents(small_kcd):
     d = load_dictionary(small_kcd)
     concept = d.concepts["K74.6"]
@@ -34,7 +39,7 @@ def test_a_kcd_subcode_whose_parent_level_is_missing_hangs_under_the_nearest_anc
         ("Q03", "", "A category without a Korean name"),  # skipped name: its subcodes still load
         ("Q03.1", "하위", "Its subcode"),
     ]
-    path.write_text("kcd\tko\ten\n" + "".join("\t".join(r) + "\n" for r in rows), encoding="utf-8")
+    write_kcd(path, rows)
     d = load_dictionary(path, "kcd")
     assert d.concepts["Q01.234"].parent == "Q01.2"
     assert d.concepts["Q01.2"].parent == "Q01"
@@ -101,7 +106,7 @@ def test_kcd_context_names_where_a_subcode_only_names_a_site(tmp_path):
         ("C46", "기타 부분의 간 및 담낭", "Other parts of liver and gallbladder"),
         ("C46.1", "간과 쓸개", "Liver and gallbladder"),  # all the parent lists after its head: a fragment
     ]
-    path.write_text("kcd\tko\ten\n" + "".join("\t".join(r) + "\n" for r in rows), encoding="utf-8")
+    write_kcd(path, rows)
     d = load_dictionary(path)
     context = {c: [t.text for t in d.concepts[c].terms if t.source == "context"] for c in d.concepts}
     assert context["C38.0"] == [
