@@ -187,10 +187,9 @@ class VectorStore:
 
     @classmethod
     def of(cls, texts: Sequence[str], vectors: np.ndarray) -> VectorStore:
-        scale = np.maximum(np.abs(vectors).max(axis=1), 1e-12) / 127.0 if len(vectors) else np.zeros(0)
-        quantized = (
-            np.round(vectors / scale[:, None]).astype(np.int8) if len(vectors) else vectors.astype(np.int8)
-        )
+        """The store of `vectors` (n, dim) for `texts`, n ≥ 0."""
+        scale = np.maximum(np.abs(vectors).max(axis=1), 1e-12) / 127.0
+        quantized = np.round(vectors / scale[:, None]).astype(np.int8)
         return cls(text_keys(texts), quantized, scale.astype(np.float32))
 
     def __add__(self, other: VectorStore) -> VectorStore:
@@ -229,8 +228,9 @@ class VectorStore:
         return store
 
     def lookup(self, texts: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
-        """(vectors, found): unit vectors for `texts`, and which of them the store held (rows
-        not found are zeros). Only the rows asked for are dequantised."""
+        """(vectors, found): float32 unit vectors for `texts`, and which of them the store held
+        (rows not found are zeros). Only the rows asked for are dequantised; a row's scale
+        cancels in the normalisation, so it is not applied (the file keeps it for the lengths)."""
         if len(self.keys) == 0:
             return np.zeros((len(texts), 0), dtype=np.float32), np.zeros(len(texts), dtype=bool)
         order = np.argsort(self.keys)
@@ -241,7 +241,7 @@ class VectorStore:
         vectors = np.zeros((len(texts), self.q.shape[1]), dtype=np.float32)
         for start in range(0, len(texts), self.CHUNK):  # float temporaries of every row: ~330 MB at peak
             part, hit = slice(start, start + self.CHUNK), found[start : start + self.CHUNK]
-            block = self.q[rows[part][hit]].astype(np.float32) * self.scale[rows[part][hit], None]
+            block = self.q[rows[part][hit]].astype(np.float32)
             vectors[part][hit] = block / np.linalg.norm(block, axis=1, keepdims=True).clip(min=1e-12)
         return vectors, found
 

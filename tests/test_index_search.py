@@ -801,6 +801,10 @@ def test_vector_stores_add_round_trip_and_stay_int8(tmp_path, monkeypatch):
         assert found.tolist() == [True] * 5 + [False]
         assert np.abs(found_vectors[:5] - vectors).max() < 0.01 and not found_vectors[5].any()
         assert np.allclose(np.linalg.norm(found_vectors[:5], axis=1), 1.0)
+        assert found_vectors.dtype == np.float32  # float64 would double a first launch's peak
+    # a zero vector comes back as zeros, not as a division by zero
+    zero, found = VectorStore.of(["zero"], np.zeros((1, 8), dtype=np.float32)).lookup(["zero"])
+    assert found.all() and np.array_equal(zero, np.zeros((1, 8)))
     # rows are dequantised a few at a time (a first launch's peak memory); the same vectors
     asked = ["not stored", *texts[::-1], "nor this", texts[0]]
     whole, found = (first + second).lookup(asked)
