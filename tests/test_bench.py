@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 
 from core.bench import DevQuery, dev_accuracy, latency_queries, render
-from core.evaluation import Names, rank_metrics, summarize
+from core.evaluation import Names, format_table, rank_metrics, summarize
 
 
 def test_dev_accuracy_by_kind_with_category_prefixes():
@@ -127,3 +127,36 @@ def test_latency_queries_are_distinct_and_render_prints_tables():
         {"name": "t", "machine": {"cpu": "cpu", "cores": 2}, "quality": {"model": row}, "speed": {}}
     )
     assert "ko2en" in text and "overall" in text
+
+
+def test_the_linking_table_aligns_its_columns_and_marks_a_task_a_row_lacks():
+    full = {"acc1": 63.54, "acc5": 84.7, "mrr10": 72.46, "n": 10}  # one decimal shown
+    table = format_table(
+        {"model": {"ko2en": full, "mixed": full}, "zero-shot": {"ko2en": {**full, "acc1": 5.0}}}
+    )
+    header = "model".ljust(28) + "ko2en @1/@5/MRR".rjust(24) + "mixed @1/@5/MRR".rjust(24)
+    assert table.split("\n") == [
+        header,
+        "-" * 76,
+        "model".ljust(28) + "      63.5   84.7   72.5" * 2,
+        "zero-shot".ljust(28) + "       5.0   84.7   72.5" + "-".rjust(24),
+    ]
+
+
+def test_linking_names_are_each_codes_korean_and_english_name_codes_lacking_one_left_out():
+    from core.dictionary import Concept, Dictionary, Term
+
+    def concept(code, *terms):
+        return Concept(code, "kcd", terms=[Term(text, lang) for text, lang in terms])
+
+    dictionary = Dictionary(
+        "d",
+        {
+            "A": concept("A", ("alpha", "en"), ("알파", "ko")),
+            "B": concept("B", ("베타", "ko")),
+            "C": concept("C", ("gamma", "en")),
+            "D": concept("D", ("델타", "ko"), ("delta", "en")),
+        },
+    )
+    names = Names.from_dictionary(dictionary)
+    assert (names.codes, names.ko, names.en) == (["A", "D"], ["알파", "델타"], ["alpha", "delta"])
