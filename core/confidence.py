@@ -1,14 +1,18 @@
 """Calibrated confidence: the probability that a result is the right concept, and the levels a
 coder reads (high / medium / low / no good match).
 
-A logistic model over features of the match (the fused score, its margin over the next concept,
-the dense and lexical cosines, the shape of the query) is fitted by
+Two logistic models over features of the match (the fused score, its margin over the next
+concept, the dense and lexical cosines, the shape of the query) are fitted by
 `python -m core calibrate` on queries generated from the dictionary alone: its names slightly
 damaged (typos, words dropped, spacing) and its names searched with their own text hidden from
 the index (a synonym the dictionary does not hold, found through the concept's other names, as
 the long tail of what users type is), whose right answers are known, and strings that name
-nothing (random letters, jamo and digits). The dev query sets are never used. The fitted model
-lives in the bundle (`calibration.json`), because scores depend on the model.
+nothing (random letters, jamo and digits). One model gives the probability that a result is
+right, fitted on the queries that name something; the other tells those from the strings that
+name nothing, whose results are "no good match". (One model fitted on both at once let the
+share of generated nonsense pull down every real query's probability.) The dev query sets are
+never used. The fitted models live in the bundle (`calibration.json`), because scores depend
+on the model.
 """
 
 from __future__ import annotations
@@ -26,6 +30,7 @@ from .text import compact
 
 FILE = "calibration.json"
 FEATURES = ("score", "margin", "dense", "lexical", "pieces_per_char", "hangul")
+NONE_BELOW = 0.05  # a result right less than once in twenty is no good match either
 
 
 def query_shape(query: str, embedder) -> tuple[float, float]:
@@ -48,7 +53,11 @@ def features(
 
 @dataclass(frozen=True)
 class Calibration:
-    """A logistic model over FEATURES and the thresholds of the levels."""
+    """The logistic models over FEATURES (standardised alike by `mean` and `scale`) and the
+    thresholds of the levels. `weights` and `bias` give the probability that a result is
+    right; `real_weights` and `real_bias`, whether its query names anything: below
+    `real_below` the probability is 0. A calibration without `real_weights` (release 3's) has
+    one model, fitted on both kinds of query."""
 
     weights: tuple[float, ...]
     bias: float
@@ -57,10 +66,18 @@ class Calibration:
     none_below: float  # "no good match" under this probability
     medium_from: float = 0.35
     high_from: float = 0.75
+    real_weights: tuple[float, ...] = ()
+    real_bias: float = 0.0
+    real_below: float = 0.0
+
+    def _logistic(self, x: np.ndarray, weights: tuple[float, ...], bias: float) -> float:
+        z = float(np.dot((x - np.array(self.mean)) / np.array(self.scale), weights) + bias)
+        return 1.0 / (1.0 + math.exp(-max(-40.0, min(40.0, z))))
 
     def probability(self, x: np.ndarray) -> float:
-        z = float(np.dot((x - np.array(self.mean)) / np.array(self.scale), self.weights) + self.bias)
-        return 1.0 / (1.0 + math.exp(-max(-40.0, min(40.0, z))))
+        if self.real_weights and self._logistic(x, self.real_weights, self.real_bias) < self.real_below:
+            return 0.0
+        return self._logistic(x, self.weights, self.bias)
 
     def level(self, p: float) -> str:
         if p >= self.high_from:
@@ -131,6 +148,16 @@ def damaged(name: str, rng: random.Random) -> str:
     return name[:i] + rng.choice(pool.replace(name[i], "")) + name[i + 1 :]
 
 
+def _logistic_fit(z: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, float]:
+    """Logistic regression on standardised features: plain gradient descent, a little L2."""
+    w, b = np.zeros(z.shape[1]), 0.0
+    for _ in range(3000):
+        p = 1 / (1 + np.exp(-(z @ w + b)))
+        w -= 0.5 * (z.T @ (p - y) / len(y) + 1e-3 * w)
+        b -= 0.5 * float(np.mean(p - y))
+    return w, b
+
+
 def top_features(searcher, query: str, hide: bool = False) -> tuple[np.ndarray, str] | None:
     """The features and code of a query's best concept, when it is a dense match. With `hide`,
     the query's own text (and its spacing variants) takes no part in matching: a name is
@@ -190,32 +217,43 @@ def fit(
         if progress is not None and done % 100 == 0:
             progress(positives + done, total)
     x, y, kinds = np.array(rows), np.array(labels), np.array(kinds)
+    real = kinds != "nonsense"
+    if real.all() or not real.any():
+        raise ValueError("the calibration needs results of names and of nonsense strings")
     mean, scale = x.mean(axis=0), x.std(axis=0) + 1e-6
     z = (x - mean) / scale
-    w, b = np.zeros(z.shape[1]), 0.0
-    for _ in range(3000):  # logistic regression, plain gradient descent with a little L2
-        p = 1 / (1 + np.exp(-(z @ w + b)))
-        w -= 0.5 * (z.T @ (p - y) / len(y) + 1e-3 * w)
-        b -= 0.5 * float(np.mean(p - y))
-    p = 1 / (1 + np.exp(-(z @ w + b)))
-    is_nonsense = kinds == "nonsense"
-    none_below = float(np.quantile(p[is_nonsense], none_rate)) if is_nonsense.any() else 0.1
-    calibration = Calibration(tuple(w), b, tuple(mean), tuple(scale), none_below)
+    w, b = _logistic_fit(z[real], y[real])
+    real_w, real_b = _logistic_fit(z, real.astype(np.float64))
+    realness = 1 / (1 + np.exp(-(z[~real] @ real_w + real_b)))
+    calibration = Calibration(
+        tuple(w),
+        b,
+        tuple(mean),
+        tuple(scale),
+        NONE_BELOW,
+        real_weights=tuple(real_w),
+        real_bias=real_b,
+        real_below=float(np.quantile(realness, none_rate)),
+    )
+    p = np.array([calibration.probability(row) for row in x])
     bins = np.linspace(0, 1, 11)
     which = np.clip(np.digitize(p, bins) - 1, 0, 9)
+
+    def reliability(i: int) -> dict:
+        inside = real & (which == i)  # what a user who types a name may expect
+        return {
+            "bin": f"{bins[i]:.1f}-{bins[i + 1]:.1f}",
+            "n": int(inside.sum()),
+            "predicted": float(p[inside].mean()) if inside.any() else None,
+            "observed": float(y[inside].mean()) if inside.any() else None,
+        }
+
     report = {
         "queries": {kind: int((kinds == kind).sum()) for kind in ("damaged", "hidden", "nonsense")},
         "features": list(FEATURES),
-        "reliability": [
-            {
-                "bin": f"{bins[i]:.1f}-{bins[i + 1]:.1f}",
-                "n": int((which == i).sum()),
-                "predicted": float(p[which == i].mean()) if (which == i).any() else None,
-                "observed": float(y[which == i].mean()) if (which == i).any() else None,
-            }
-            for i in range(10)
-        ],
-        "nonsense_no_good_match": float((p[is_nonsense] < none_below).mean()) if is_nonsense.any() else None,
+        "reliability": [reliability(i) for i in range(10)],
+        "nonsense_no_good_match": float((p[~real] < NONE_BELOW).mean()),
+        "names_no_good_match": float((p[real] < NONE_BELOW).mean()),
         **{
             f"{kind}_right_above_low": float(
                 (p[(kinds == kind) & (y == 1)] >= calibration.medium_from).mean()

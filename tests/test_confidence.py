@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import random
 import shutil
 
@@ -28,7 +29,9 @@ def test_calibration_is_stored_in_the_bundle_and_read_back(calibrated):
     searcher, report = calibrated
     assert "calibration.json" in read_manifest(searcher.embedder.directory).files  # covered by its sha256
     assert searcher.calibration is not None
-    assert report["queries"]["nonsense"] > 100 and sum(b["n"] for b in report["reliability"]) > 200
+    queries = report["queries"]
+    assert queries["nonsense"] > 100  # the reliability diagram is that of the queries naming something
+    assert sum(b["n"] for b in report["reliability"]) == queries["hidden"] + queries["damaged"]
     hits = searcher.search("cirrhosis of liver alcoholic", 5)
     assert all(0.0 <= h.confidence <= 1.0 and h.level in ("high", "medium", "low", "none") for h in hits)
     assert hits[0].to_dict()["level"] == hits[0].level
@@ -170,6 +173,11 @@ def test_probability_standardises_the_features_and_levels_start_at_their_thresho
     assert calibration.probability(np.array([1e9, 0.0])) == 1.0  # clipped, no overflow
     edges = (calibration.high_from, calibration.medium_from, calibration.none_below)
     assert [calibration.level(p) for p in edges] == ["high", "medium", "low"]
+    # with a model of whether the query names anything: below its threshold, probability 0
+    two = dataclasses.replace(calibration, real_weights=(0.0, 1.0), real_bias=0.0, real_below=0.5)
+    assert two.probability(np.array([3.0, 0.0])) == 0.0  # realness 1 / (1 + e^0.5) < 0.5
+    z = (3.0 - 1.0) / 2.0 * 1.0 + (4.0 - 2.0) / 4.0 * -2.0 + 0.5  # 0.5; realness 1 / (1 + e^-0.5)
+    assert two.probability(np.array([3.0, 4.0])) == pytest.approx(1 / (1 + np.exp(-z)))
 
 
 def test_a_calibration_reads_back_equal_and_a_damaged_file_names_itself(tmp_path, tiny_bundle):
@@ -177,7 +185,9 @@ def test_a_calibration_reads_back_equal_and_a_damaged_file_names_itself(tmp_path
 
     bundle = tmp_path / "bundle"
     shutil.copytree(tiny_bundle, bundle)
-    calibration = Calibration((1.0, 2.0), 0.5, (0.0, 1.0), (1.0, 2.0), none_below=0.2)
+    calibration = Calibration(
+        (1.0, 2.0), 0.5, (0.0, 1.0), (1.0, 2.0), none_below=0.2, real_weights=(0.5, 0.5), real_below=0.3
+    )
     calibration.save(bundle, report={"queries": {}})
     assert Calibration.load(bundle) == calibration  # tuples, not lists
     data = json.loads((bundle / "calibration.json").read_text())
@@ -246,3 +256,26 @@ def test_top_features_are_those_of_the_best_dense_hit(small_kcd, tiny_bundle, ca
     shape = query_shape(query, searcher.embedder)
     expected = features(first.score, first.score - second.score, first.dense, first.lexical, shape)
     assert code == first.code and np.allclose(x, expected) and x[1] > 0
+
+
+def test_a_results_probability_does_not_depend_on_how_much_nonsense_was_generated():
+    """The probability that a result is right is learned from queries that name something;
+    fitted together with the nonsense, it fell for every name as more nonsense was generated."""
+    from core.confidence import features, fit
+
+    def top(query, hide):  # a name's result is right about as often as its score says
+        draw = random.Random(query)
+        if "#" not in query:  # nonsense: lower scores, more word pieces per character
+            score = draw.uniform(0.4, 0.8)
+            return features(score, 0.1, score, 0.5, (draw.uniform(0.3, 1.0), 0.0)), "C00"
+        score = draw.uniform(0.5, 1.0)
+        code = "A00" if draw.random() < score else "B00"
+        return features(score, 0.1, score, 0.5, (draw.uniform(0.2, 0.6), 0.0)), code
+
+    names = [("A00.0", f"#{i} #{i * 7}") for i in range(600)]
+    few, _ = fit(top, names, positives=600, negatives=100)
+    many, _ = fit(top, names, positives=600, negatives=2000)
+    name = features(0.75, 0.1, 0.75, 0.5, (0.3, 0.0))
+    assert few.probability(name) == pytest.approx(0.75, abs=0.05)
+    assert many.probability(name) == pytest.approx(few.probability(name), abs=0.02)  # was 0.80 → 0.61
+    assert many.level(many.probability(features(0.5, 0.1, 0.5, 0.5, (0.9, 0.0)))) == "none"
