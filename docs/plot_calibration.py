@@ -60,7 +60,7 @@ def main(bundle: str, out: str) -> None:
         QRectF(0, 8, width, 20),
         Qt.AlignmentFlag.AlignCenter,
         f"Share right per band: {report['queries']['damaged']} damaged names, "
-        f"{report['queries']['hidden']} hidden names, {report['queries']['nonsense']} nonsense",
+        f"{report['queries']['hidden']} hidden names",
     )
     painter.end()
     image.save(out)
