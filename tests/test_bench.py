@@ -36,6 +36,11 @@ def test_rank_metrics_code_or_exact_text_and_exclusion():
         exclude_texts=["b", "x"],
     )
     assert excluded["acc1"] == 0.0  # the only gold candidate of query 1 was excluded
+    # queries go through in chunks: one at a time, the same figures over the same two queries
+    one_by_one = rank_metrics(
+        queries, ["B", "C"], ["b", "same"], candidates, ["A", "B", "C"], ["a", "b", "same"], chunk=1
+    )
+    assert one_by_one == m
     assert summarize([1, 2, 0, 6])["mrr10"] == (1 + 0.5 + 1 / 6) / 4 * 100
 
 
