@@ -58,6 +58,10 @@ def test_ranks_miss_beyond_ten_keep_ties_in_candidate_order_and_leave_the_scores
     # C10 is 11th, 10th once t0 is excluded; C3 4th; in a 40-way tie C25 keeps its place (26th: a miss)
     assert ranks == [10, 4, 0]
     assert ranks_from_scores(scores[:1], ["C10"], ["-"], codes, texts) == [0]  # 11th: not in the top 10
+    # many candidates in two tied groups (a quicksort reorders them): C4 is the third of the first
+    many = np.array([[1.0, 0.5] * 150], dtype=np.float32)
+    codes, texts = (np.array([f"{p}{i}" for i in range(300)], dtype=object) for p in "Ct")
+    assert ranks_from_scores(many, ["C4"], ["-"], codes, texts) == [3]
     tied = ranks_from_scores(scores[2:], ["C7"], ["-"], codes, texts)
     assert tied == [8]  # a stable sort: ties in candidate order
     np.testing.assert_array_equal(scores, before)  # the caller's array is not written to
