@@ -51,6 +51,12 @@ def features(
     return np.array([score, margin, dense, lexical, *shape], dtype=np.float64)
 
 
+def _logistic(z: list[float], weights: tuple[float, ...], bias: float) -> float:
+    """The logistic of standardised features (plain floats: six of them are quicker than numpy)."""
+    t = sum(a * w for a, w in zip(z, weights)) + bias
+    return 1.0 / (1.0 + math.exp(-max(-40.0, min(40.0, t))))
+
+
 @dataclass(frozen=True)
 class Calibration:
     """The logistic models over FEATURES (standardised alike by `mean` and `scale`) and the
@@ -70,14 +76,11 @@ class Calibration:
     real_bias: float = 0.0
     real_below: float = 0.0
 
-    def _logistic(self, x: np.ndarray, weights: tuple[float, ...], bias: float) -> float:
-        z = float(np.dot((x - np.array(self.mean)) / np.array(self.scale), weights) + bias)
-        return 1.0 / (1.0 + math.exp(-max(-40.0, min(40.0, z))))
-
     def probability(self, x: np.ndarray) -> float:
-        if self.real_weights and self._logistic(x, self.real_weights, self.real_bias) < self.real_below:
+        z = [(v - m) / s for v, m, s in zip(x.tolist(), self.mean, self.scale)]
+        if self.real_weights and _logistic(z, self.real_weights, self.real_bias) < self.real_below:
             return 0.0
-        return self._logistic(x, self.weights, self.bias)
+        return _logistic(z, self.weights, self.bias)
 
     def level(self, p: float) -> str:
         if p >= self.high_from:
