@@ -258,24 +258,48 @@ def test_top_features_are_those_of_the_best_dense_hit(small_kcd, tiny_bundle, ca
     assert code == first.code and np.allclose(x, expected) and x[1] > 0
 
 
+def _scored_top(query, hide):
+    """A stand-in for `top_features`: a name's result is right about as often as its score
+    says; nonsense (no "#") scores lower and has more word pieces per character."""
+    from core.confidence import features
+
+    draw = random.Random(query)
+    if "#" not in query:
+        score = draw.uniform(0.4, 0.8)
+        return features(score, 0.1, score, 0.5, (draw.uniform(0.3, 1.0), 0.0)), "C00"
+    score = draw.uniform(0.5, 1.0)
+    code = "A00" if draw.random() < score else "B00"
+    return features(score, 0.1, score, 0.5, (draw.uniform(0.2, 0.6), 0.0)), code
+
+
+SCORED_NAMES = [("A00.0", f"#{i} #{i * 7}") for i in range(600)]
+
+
 def test_a_results_probability_does_not_depend_on_how_much_nonsense_was_generated():
     """The probability that a result is right is learned from queries that name something;
     fitted together with the nonsense, it fell for every name as more nonsense was generated."""
     from core.confidence import features, fit
 
-    def top(query, hide):  # a name's result is right about as often as its score says
-        draw = random.Random(query)
-        if "#" not in query:  # nonsense: lower scores, more word pieces per character
-            score = draw.uniform(0.4, 0.8)
-            return features(score, 0.1, score, 0.5, (draw.uniform(0.3, 1.0), 0.0)), "C00"
-        score = draw.uniform(0.5, 1.0)
-        code = "A00" if draw.random() < score else "B00"
-        return features(score, 0.1, score, 0.5, (draw.uniform(0.2, 0.6), 0.0)), code
-
-    names = [("A00.0", f"#{i} #{i * 7}") for i in range(600)]
-    few, _ = fit(top, names, positives=600, negatives=100)
-    many, _ = fit(top, names, positives=600, negatives=2000)
+    few, _ = fit(_scored_top, SCORED_NAMES, positives=600, negatives=100)
+    many, _ = fit(_scored_top, SCORED_NAMES, positives=600, negatives=2000)
     name = features(0.75, 0.1, 0.75, 0.5, (0.3, 0.0))
     assert few.probability(name) == pytest.approx(0.75, abs=0.05)
     assert many.probability(name) == pytest.approx(few.probability(name), abs=0.02)  # was 0.80 → 0.61
     assert many.level(many.probability(features(0.5, 0.1, 0.5, 0.5, (0.9, 0.0)))) == "none"
+
+
+def test_the_fit_hides_every_other_name_follows_the_score_reports_progress_and_is_reproducible():
+    from core.confidence import features, fit
+
+    hides, progress = [], []
+
+    def top(query, hide):
+        hides.append(hide)
+        return _scored_top(query, hide)
+
+    first, _ = fit(top, SCORED_NAMES, positives=600, negatives=100, progress=lambda *a: progress.append(a))
+    assert hides[:600] == [False, True] * 300 and not any(hides[600:])  # damaged, hidden; nonsense
+    assert progress[-1] == (600, 700) and {total for _, total in progress} == {700}
+    assert fit(_scored_top, SCORED_NAMES, positives=600, negatives=100)[0] == first  # seeded
+    low, high = (first.probability(features(s, 0.1, s, 0.5, (0.25, 0.0))) for s in (0.7, 0.95))
+    assert low == pytest.approx(0.7, abs=0.05) and high == pytest.approx(0.93, abs=0.05)
