@@ -297,9 +297,29 @@ def test_the_fit_hides_every_other_name_follows_the_score_reports_progress_and_i
         hides.append(hide)
         return _scored_top(query, hide)
 
-    first, _ = fit(top, SCORED_NAMES, positives=600, negatives=100, progress=lambda *a: progress.append(a))
+    first, report = fit(
+        top, SCORED_NAMES, positives=600, negatives=250, progress=lambda *a: progress.append(a)
+    )
     assert hides[:600] == [False, True] * 300 and not any(hides[600:])  # damaged, hidden; nonsense
-    assert progress == [(done, 700) for done in (100, 200, 300, 400, 500, 600, 600)]  # every 100
-    assert fit(_scored_top, SCORED_NAMES, positives=600, negatives=100)[0] == first  # seeded
+    every_100 = (100, 200, 300, 400, 500, 600, 600, 700, 800)  # names, then nonsense from 600 on
+    assert progress == [(done, 850) for done in every_100]
+    assert fit(_scored_top, SCORED_NAMES, positives=600, negatives=250)[0] == first  # seeded
     low, high = (first.probability(features(s, 0.1, s, 0.5, (0.25, 0.0))) for s in (0.7, 0.95))
     assert low == pytest.approx(0.7, abs=0.05) and high == pytest.approx(0.93, abs=0.05)
+    # the threshold leaves 97 % of the nonsense under it; the diagram has ten bands of 0.1
+    assert report["nonsense_no_good_match"] == pytest.approx(0.97, abs=0.01)
+    bands = report["reliability"]
+    assert [b["bin"] for b in bands] == [f"{i / 10:.1f}-{(i + 1) / 10:.1f}" for i in range(10)]
+    assert all(i / 10 <= b["predicted"] <= (i + 1) / 10 for i, b in enumerate(bands) if b["n"])
+
+
+def test_the_fit_refuses_generated_queries_of_one_kind():
+    from core.confidence import fit
+
+    def only(names: bool):  # a dense result for the names alone, or for the nonsense alone
+        return lambda query, hide: _scored_top(query, hide) if ("#" in query) == names else None
+
+    message = "^the calibration needs results of names and of nonsense strings$"
+    for top in (only(names=True), only(names=False)):
+        with pytest.raises(ValueError, match=message):
+            fit(top, SCORED_NAMES, positives=100, negatives=100)
