@@ -323,3 +323,40 @@ def test_the_fit_refuses_generated_queries_of_one_kind():
     for top in (only(names=True), only(names=False)):
         with pytest.raises(ValueError, match=message):
             fit(top, SCORED_NAMES, positives=100, negatives=100)
+
+
+def test_the_fit_report_is_what_the_fitted_calibration_says_about_the_generated_queries():
+    """Recomputed here from each generated query's features, kind and answer."""
+    from core.confidence import FEATURES, fit
+
+    calls = []
+
+    def top(query, hide):
+        calls.append((hide, *_scored_top(query, hide)))
+        return calls[-1][1:]
+
+    calibration, report = fit(top, SCORED_NAMES, positives=600, negatives=250)
+    kinds = ["hidden" if hide else "damaged" for hide, _, _ in calls[:600]] + ["nonsense"] * 250
+    p = np.array([calibration.probability(x) for _, x, _ in calls])
+    right = np.array([code.startswith("A00") for _, _, code in calls])
+    names, kinds = np.arange(850) < 600, np.array(kinds)
+    band = np.minimum((p * 10).astype(int), 9)
+    expected_bands = [
+        {
+            "bin": f"{i / 10:.1f}-{(i + 1) / 10:.1f}",
+            "n": int((names & (band == i)).sum()),
+            "predicted": p[names & (band == i)].mean() if (names & (band == i)).any() else None,
+            "observed": right[names & (band == i)].mean() if (names & (band == i)).any() else None,
+        }
+        for i in range(10)
+    ]
+    assert report == {
+        "queries": {"damaged": 300, "hidden": 300, "nonsense": 250},
+        "features": list(FEATURES),
+        "reliability": pytest.approx(expected_bands),
+        "nonsense_no_good_match": pytest.approx((p[~names] < 0.05).mean()),
+        "names_no_good_match": pytest.approx((p[names] < 0.05).mean()),
+        "damaged_right_above_low": pytest.approx((p[(kinds == "damaged") & right] >= 0.35).mean()),
+        "hidden_right_above_low": pytest.approx((p[(kinds == "hidden") & right] >= 0.35).mean()),
+    }
+    assert 0 < report["names_no_good_match"] < 1 and expected_bands[0]["n"] > 0  # not all alike
