@@ -360,3 +360,14 @@ def test_the_fit_report_is_what_the_fitted_calibration_says_about_the_generated_
         "hidden_right_above_low": pytest.approx((p[(kinds == "hidden") & right] >= 0.35).mean()),
     }
     assert 0 < report["names_no_good_match"] < 1 and expected_bands[0]["n"] > 0  # not all alike
+
+
+def test_the_report_leaves_out_a_kind_of_name_that_never_found_its_concept():
+    from core.confidence import fit
+
+    def hidden_always_wrong(query, hide):
+        x, code = _scored_top(query, hide)
+        return x, "B00.0" if hide else code
+
+    _, report = fit(hidden_always_wrong, SCORED_NAMES, positives=200, negatives=100)
+    assert "damaged_right_above_low" in report and "hidden_right_above_low" not in report
