@@ -832,3 +832,51 @@ def test_export_project_takes_names_ids_and_vocabularies_from_the_dictionary(tmp
     with pytest.raises(ValueError, match="export 'xml': choose one of csv, stcm, usagi"):
         export_project(mapping, tmp_path / "out.xml", "xml", local)
     mapping.close()
+
+
+def test_suggestions_go_in_batches_stop_when_asked_and_resume_in_rank_order(
+    tmp_path, small_kcd, tiny_bundle, cache
+):
+    from core.bundle import Embedder
+    from core.search import Searcher
+
+    searcher = Searcher(load_dictionary(small_kcd), Embedder(tiny_bundle), cache=cache)
+    terms = ["알콜성 간경변증", "cirrhosis of liver", "hepatic fibrosis", "liver disease", "alcoholic liver"]
+    listing = tmp_path / "list.csv"
+    listing.write_text("term\n" + "\n".join(terms) + "\n", encoding="utf-8")
+    project = MappingProject.create(tmp_path / "p.map", read_source(listing, header=True))
+    calls, seen = [], []
+
+    def search_many(batch, k):  # the real search, its calls recorded
+        calls.append((list(batch), k))
+        return searcher.search_many(batch, k)
+
+    def stop(done, total):
+        seen.append((done, total))
+        return False
+
+    assert project.suggest(search_many, k=3, batch=2, progress=stop, fingerprint="model-a") == 2
+    assert seen == [(2, 5)] and project.meta("suggested_with") == "model-a"
+    # the next run takes the rows not yet suggested, two at a time
+    assert project.suggest(search_many, k=3, batch=2, progress=lambda *a: seen.append(a)) == 3
+    assert seen[1:] == [(2, 3), (3, 3)]
+    assert calls == [(terms[:2], 3), (terms[2:4], 3), (terms[4:], 3)]
+    for row, term in zip(project.rows(), terms):  # the first k hits, ranked from 1
+        ranked = [(rank, hit.code) for rank, hit in enumerate(searcher.search(term, 3), start=1)]
+        assert [(s.rank, s.code) for s in row.suggestions] == ranked and row.top.rank == 1
+    assert project.suggest(search_many, k=3) == 0  # every row has its suggestions
+    project.close()
+
+
+def test_rows_doubtful_first_filtered_and_paged_and_bad_arguments_named(project):
+    mapping, _ = project
+    every = mapping.rows()
+    by_score = sorted(every, key=lambda r: (r.top.score if r.top else 0.0, r.id))
+    assert [r.id for r in mapping.rows(order="score")] == [r.id for r in by_score]
+    assert [r.id for r in mapping.rows(order="score", limit=2)] == [r.id for r in by_score[:2]]
+    assert [r.id for r in mapping.rows(limit=2)] == [1, 2]
+    assert [r.id for r in mapping.rows(status="unchecked", limit=1, offset=1)] == [2]
+    with pytest.raises(ValueError, match=r"^order 'best': choose one of id, frequency, score$"):
+        mapping.rows(order="best")
+    with pytest.raises(ValueError, match=r"^status 'done': choose one of "):
+        mapping.rows(status="done")
