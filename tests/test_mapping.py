@@ -865,6 +865,7 @@ def test_suggestions_go_in_batches_stop_when_asked_and_resume_in_rank_order(
         ranked = [(rank, hit.code) for rank, hit in enumerate(searcher.search(term, 3), start=1)]
         assert [(s.rank, s.code) for s in row.suggestions] == ranked and row.top.rank == 1
     assert project.suggest(search_many, k=3) == 0  # every row has its suggestions
+    assert project.meta("suggested_with") == "model-a"  # runs without a fingerprint leave it
     project.close()
 
 
@@ -878,5 +879,9 @@ def test_rows_doubtful_first_filtered_and_paged_and_bad_arguments_named(project)
     assert [r.id for r in mapping.rows(status="unchecked", limit=1, offset=1)] == [2]
     with pytest.raises(ValueError, match=r"^order 'best': choose one of id, frequency, score$"):
         mapping.rows(order="best")
-    with pytest.raises(ValueError, match=r"^status 'done': choose one of "):
+    with pytest.raises(
+        ValueError, match=r"^status 'done': choose one of unchecked, approved, flagged, ignored$"
+    ):
         mapping.rows(status="done")
+    with pytest.raises(KeyError, match="^99$"):
+        mapping.row(99)
