@@ -885,3 +885,6 @@ def test_rows_doubtful_first_filtered_and_paged_and_bad_arguments_named(project)
         mapping.rows(status="done")
     with pytest.raises(KeyError, match="^99$"):
         mapping.row(99)
+    before = time.time()
+    mapping.decide(2, status="flagged")
+    assert mapping.row(1).updated_at is None and before <= mapping.row(2).updated_at <= time.time()
