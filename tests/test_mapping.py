@@ -19,6 +19,7 @@ import pytest
 from core.dictionary import load_dictionary
 from core.errors import InputError
 from core.mapping import (
+    SCHEMA,
     STCM_COLUMNS,
     USAGI_COLUMNS,
     MappingProject,
@@ -888,3 +889,37 @@ def test_rows_doubtful_first_filtered_and_paged_and_bad_arguments_named(project)
     before = time.time()
     mapping.decide(2, status="flagged")
     assert mapping.row(1).updated_at is None and before <= mapping.row(2).updated_at <= time.time()
+
+
+def test_an_import_goes_in_batches_records_its_source_and_never_overwrites(tmp_path):
+    listing = tmp_path / "list.csv"
+    listing.write_text(
+        "code,term,count\nL1, 천식 ,3\nL2,어지럼,\nL3,두통,12\nL4,요통,1\nL5,발열,2\n", encoding="utf-8"
+    )
+    source = read_source(listing)
+    target = tmp_path / "p.map"
+    leftover = tmp_path / ".p.map.importing"  # what a killed import leaves behind
+    leftover.write_text("not a database")
+    counts = []
+    project = MappingProject.create(target, source, progress=counts.append, batch=2)
+    assert counts == [2, 4, 5] and not leftover.exists()
+    assert [(r.source_code, r.term, r.frequency) for r in project.rows()] == [
+        ("L1", "천식", 3),
+        ("L2", "어지럼", 0),
+        ("L3", "두통", 12),
+        ("L4", "요통", 1),
+        ("L5", "발열", 2),
+    ]
+    assert project.rows()[0].cells == ("L1", " 천식 ", "3")  # the cells as imported
+    recorded = {key: project.meta(key) for key in ("schema", "source", "columns", "header", "encoding")}
+    assert recorded == {
+        "schema": str(SCHEMA),
+        "source": str(listing),
+        "columns": '["code", "term", "count"]',
+        "header": "true",
+        "encoding": source.encoding,
+    }
+    assert [project.meta(k) for k in ("term_column", "code_column", "frequency_column")] == ["1", "0", "2"]
+    project.close()
+    with pytest.raises(InputError, match="p.map: already exists; open it to continue"):
+        MappingProject.create(target, source)
