@@ -900,7 +900,7 @@ def test_an_import_goes_in_batches_records_its_source_and_never_overwrites(tmp_p
     target = tmp_path / "p.map"
     leftover = tmp_path / ".p.map.importing"  # what a killed import leaves behind
     leftover.write_text("not a database")
-    counts = []
+    counts, before = [], time.time()
     project = MappingProject.create(target, source, progress=counts.append, batch=2)
     assert counts == [2, 4, 5] and not leftover.exists()
     assert [(r.source_code, r.term, r.frequency) for r in project.rows()] == [
@@ -920,6 +920,14 @@ def test_an_import_goes_in_batches_records_its_source_and_never_overwrites(tmp_p
         "encoding": source.encoding,
     }
     assert [project.meta(k) for k in ("term_column", "code_column", "frequency_column")] == ["1", "0", "2"]
+    assert before <= float(project.meta("created_at")) <= time.time()
     project.close()
     with pytest.raises(InputError, match="p.map: already exists; open it to continue"):
         MappingProject.create(target, source)
+    # a list of terms alone: no code or frequency column, every frequency 0
+    terms = tmp_path / "terms.csv"
+    terms.write_text("term\n천식\n두통\n", encoding="utf-8")
+    plain = MappingProject.create(tmp_path / "plain.map", read_source(terms, header=True))
+    assert [plain.meta(k) for k in ("term_column", "code_column", "frequency_column")] == ["0", "", ""]
+    assert [(r.source_code, r.term, r.frequency) for r in plain.rows()] == [("", "천식", 0), ("", "두통", 0)]
+    plain.close()
