@@ -353,7 +353,7 @@ def test_the_fit_report_is_what_the_fitted_calibration_says_about_the_generated_
     assert report == {
         "queries": {"damaged": 300, "hidden": 300, "nonsense": 250},
         "features": list(FEATURES),
-        "reliability": pytest.approx(expected_bands),
+        "reliability": [pytest.approx(band) for band in expected_bands],
         "nonsense_no_good_match": pytest.approx((p[~names] < 0.05).mean()),
         "names_no_good_match": pytest.approx((p[names] < 0.05).mean()),
         "damaged_right_above_low": pytest.approx((p[(kinds == "damaged") & right] >= 0.35).mean()),
