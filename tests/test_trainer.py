@@ -112,6 +112,9 @@ def test_loss_recipe_is_validated_and_overridable():
         resolve_config(overrides={"loss": "triplet"})
     with pytest.raises(ValueError, match="unknown config key 'bach_size'"):
         resolve_config(overrides={"bach_size": "3"})
+    assert resolve_config(preset="tiny", overrides={"batching": "siblings"}).batching == "siblings"
+    with pytest.raises(ValueError, match="batching 'sibling': choose random or siblings"):
+        resolve_config(overrides={"batching": "sibling"})
 
 
 def test_pairs_follow_the_reference_rules(tmp_path):
@@ -202,6 +205,33 @@ def test_batches_are_label_aware_and_deterministic():
     assert torch.equal(batches.batch(1)[2], Batches(pairs, ids, batches.label_ids, 4, 7, 0).batch(1)[2])
     seen = [batches.batch(step)[0] for step in range(batches.per_epoch)]
     assert sum(len(t) for t in seen) == 20  # one epoch covers every pair (two texts) once
+
+
+def test_sibling_batches_hold_one_category_together_and_cover_every_pair_once():
+    from trainer.pairs import Pair
+    from trainer.train import Batches, family
+
+    codes = [f"{c}{n:02d}.{d}" for c in "AB" for n in range(4) for d in range(4)]  # 8 categories of 4
+    pairs = [Pair(f"x{i}", f"y{i}", code) for i, code in enumerate(codes)] + [Pair("liver", "간", "liver")]
+    ids = {t: [5, 6] for p in pairs for t in (p.sent0, p.sent1)}
+    labels = {label: i for i, label in enumerate(sorted({p.label for p in pairs}))}
+    names = {i: label for label, i in labels.items()}
+    for epoch in range(3):
+        batches = Batches(pairs, ids, labels, batch_size=4, seed=epoch, pad_id=0, siblings=True)
+        steps = [batches.batch(epoch * batches.per_epoch + s)[2] for s in range(batches.per_epoch)]
+        steps = [labels_of_batch[: len(labels_of_batch) // 2] for labels_of_batch in steps]  # sent0's half
+        seen = [names[int(i)] for step in steps for i in step]
+        assert sorted(seen) == sorted(p.label for p in pairs)  # every pair once per epoch
+        runs = [family(label) for label in seen]
+        assert len([f for i, f in enumerate(runs) if i == 0 or runs[i - 1] != f]) == 9  # one run each
+        assert all(len({family(names[int(i)]) for i in step}) <= 2 for step in steps)
+    random_order = Batches(pairs, ids, labels, batch_size=4, seed=0, pad_id=0)
+    assert random_order.order(0) != Batches(pairs, ids, labels, 4, 0, 0, siblings=True).order(0)
+    assert (
+        family("K74.6") == "K74"
+        and family("C0011849") == "C0011849"
+        and family("heart attack") == "heart attack"
+    )
 
 
 def test_tiny_run_lowers_held_out_loss_and_writes_checkpoints(tiny_run):

@@ -6,6 +6,7 @@ import hashlib
 import json
 import logging
 import math
+import re
 import signal
 import time
 from collections.abc import Callable
@@ -82,14 +83,27 @@ class Batches:
     seed: int
     pad_id: int
     pad_to: int = 0  # pad every batch to this length (the reference's fixed padding); 0 = dynamic
+    siblings: bool = False  # batch the pairs of one 3-character category together
 
     @property
     def per_epoch(self) -> int:
         return math.ceil(len(self.pairs) / self.batch_size)
 
+    def order(self, epoch: int) -> list[int]:
+        """The epoch's pair order: a seeded permutation; with `siblings`, the families (see
+        `family`) in a seeded order, each family's pairs in a row, so that a batch holds
+        sibling codes (K74.0 … K74.6) as hard negatives of each other."""
+        generator = torch.Generator().manual_seed(self.seed + epoch)
+        order = torch.randperm(len(self.pairs), generator=generator).tolist()
+        if not self.siblings:
+            return order
+        families = sorted({family(p.label) for p in self.pairs})
+        rank = dict(zip(families, torch.randperm(len(families), generator=generator).tolist()))
+        return sorted(order, key=lambda i: rank[family(self.pairs[i].label)])
+
     def batch(self, step: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         epoch, index = divmod(step, self.per_epoch)
-        order = torch.randperm(len(self.pairs), generator=torch.Generator().manual_seed(self.seed + epoch))
+        order = self.order(epoch)
         chosen = [self.pairs[i] for i in order[index * self.batch_size : (index + 1) * self.batch_size]]
         texts = [p.sent0 for p in chosen] + [p.sent1 for p in chosen]
         labels = [self.label_ids[p.label] for p in chosen] * 2
@@ -104,6 +118,12 @@ class Batches:
             ids[row, : len(seq)] = torch.tensor(seq)
             mask[row, : len(seq)] = 1
         return ids, mask
+
+
+def family(label: str) -> str:
+    """A label's 3-character category where it is a KCD/ICD-shaped code (K74.6 → K74);
+    any other label (a CUI, a translation pair's English text) is a family of its own."""
+    return label[:3] if re.fullmatch(r"[A-Z][0-9]{2}(\.[0-9A-Z]{1,4})?", label) else label
 
 
 def tokenize_all(tokenizer, texts: set[str], prefix: str, max_length: int) -> dict[str, list[int]]:
@@ -433,7 +453,16 @@ def prepare(config: TrainConfig, *, resume: bool) -> Run:
     labels = {code: i for i, code in enumerate(sorted({p.label for p in train_pairs + eval_pairs}))}
     pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
     pad_to = config.max_length if config.pad_to_max_length else 0
-    batches = Batches(train_pairs, token_ids, labels, config.batch_size, config.seed, pad_id, pad_to)
+    batches = Batches(
+        train_pairs,
+        token_ids,
+        labels,
+        config.batch_size,
+        config.seed,
+        pad_id,
+        pad_to,
+        config.batching == "siblings",
+    )
     eval_batches = Batches(eval_pairs, token_ids, labels, config.batch_size, config.seed, pad_id, pad_to)
     return Run(
         config,
