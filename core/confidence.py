@@ -1,8 +1,8 @@
 """Calibrated confidence: the probability that a result is the right concept, and the levels a
 coder reads (high / medium / low / no good match).
 
-Two logistic models over features of the match (the fused score, its margin over the next
-concept, the dense and lexical cosines, the shape of the query) are fitted by
+Two logistic models over features of the match (the fused score, its margin over the best
+other concept, the dense and lexical cosines, the shape of the query) are fitted by
 `python -m core calibrate` on queries generated from the dictionary alone: its names slightly
 damaged (typos, words dropped, spacing) and its names searched with their own text hidden from
 the index (a synonym the dictionary does not hold, found through the concept's other names, as
@@ -43,6 +43,14 @@ def query_shape(query: str, embedder) -> tuple[float, float]:
     pieces = max(0, int(mask.sum()) - embedder.overhead_tokens)
     hangul = sum("가" <= c <= "힣" or "ㄱ" <= c <= "ㅣ" for c in key) / len(key)
     return pieces / len(key), hangul
+
+
+def margins(scores: Sequence[float]) -> list[float]:
+    """Each hit's lead over the best other hit of the list (ranked by score): the first's over
+    the second (the margin the calibration is fitted on), every other's over the first (zero
+    or below). So no hit reads more certain than the one above it for leading whatever follows
+    it (asdfgh: the third of three hits tied on "ASD" read "high" over the next, unrelated one)."""
+    return [s - (scores[1] if i == 0 else scores[0]) if len(scores) > 1 else s for i, s in enumerate(scores)]
 
 
 def features(
@@ -172,10 +180,9 @@ def top_features(searcher, query: str, hide: bool = False) -> tuple[np.ndarray, 
         searcher.hidden = frozenset()
     if not hits or hits[0].match != "dense":
         return None
-    following = hits[1].score if len(hits) > 1 else 0.0
     top = hits[0]
     shape = query_shape(query, searcher.embedder)
-    return features(top.score, top.score - following, top.dense, top.lexical, shape), top.code
+    return features(top.score, top.margin, top.dense, top.lexical, shape), top.code
 
 
 def fit(

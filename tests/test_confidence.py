@@ -78,32 +78,44 @@ def test_the_last_hit_shown_is_scored_against_the_next_one_unseen(calibrated):
         assert few[-1].confidence == pytest.approx(many[k - 1].confidence)
 
 
+def _margin(hits, i):
+    """The rule, written out: the first hit leads the second, every other one trails the first."""
+    return hits[i].score - (hits[1].score if i == 0 else hits[0].score)
+
+
 def test_each_hit_gets_the_probability_of_its_own_features(calibrated):
-    """A dense hit's confidence is the calibration's probability of its score, its lead over the
-    next hit, its two signals and the query's shape; the last of fewer than k has no next one
-    (lead = its score); code and exact matches are certain (mutation testing: each feature
-    dropped, the lead's sign or neighbour, code matches scored like dense ones)."""
-    from core.chapters import CodeRange
+    """A dense hit's confidence is the calibration's probability of its score, its margin over
+    the best other hit, its two signals and the query's shape; code and exact matches are certain (mutation testing: each feature dropped, the margin's
+    sign or rival, code matches scored like dense ones)."""
     from core.confidence import features, query_shape
 
     searcher, _ = calibrated
     query = "cirrhosis of liver alcoholic"
     shape = query_shape(query, searcher.embedder)
 
-    def expected(hit, following):
-        return searcher.calibration.probability(
-            features(hit.score, hit.score - following, hit.dense, hit.lexical, shape)
-        )
+    def expected(hit, margin):
+        return searcher.calibration.probability(features(hit.score, margin, hit.dense, hit.lexical, shape))
 
     hits = searcher.search(query, 10)
-    checked = [(h, hits[i + 1].score) for i, h in enumerate(hits[:-1]) if h.match == "dense"]
-    few = searcher.search(query, 50, within=CodeRange("K70", "K70"))  # K70 has fewer than 50 codes
-    assert 3 <= len(checked) and 1 < len(few) < 50 and few[-1].match == "dense"
-    for hit, following in [*checked, (few[-1], 0.0)]:
-        assert hit.confidence == pytest.approx(expected(hit, following))
+    checked = [(h, _margin(hits, i)) for i, h in enumerate(hits) if h.match == "dense"]
+    assert len(checked) == 10 and checked[0][1] > 0 > checked[-1][1]
+    for hit, margin in checked:
+        assert hit.margin == pytest.approx(margin)
+        assert hit.confidence == pytest.approx(expected(hit, margin))
         assert hit.level == searcher.calibration.level(hit.confidence)
     code = searcher.search("K74.6", 3)[0]
     assert (code.match, code.confidence, code.level) == ("code", 1.0, "high")
+
+
+def test_no_hit_leads_more_than_the_first_whatever_follows_it():
+    """asdfgh matched "ASD" for three concepts at one score; the third read "high" for its lead
+    over an unrelated fourth. Now each hit but the first is measured against the first."""
+    from core.confidence import margins
+
+    assert margins([0.72, 0.72, 0.72, 0.62]) == pytest.approx([0.0, 0.0, 0.0, -0.1])
+    assert margins([0.9, 0.8, 0.5]) == pytest.approx([0.1, -0.1, -0.4])
+    assert margins([0.7]) == pytest.approx([0.7])
+    assert margins([]) == []
 
 
 def test_no_good_match_is_said_when_the_best_hit_is_below_the_threshold(calibrated):
@@ -250,11 +262,12 @@ def test_top_features_are_those_of_the_best_dense_hit(small_kcd, tiny_bundle, ca
 
     searcher = Searcher(load_dictionary(small_kcd), Embedder(tiny_bundle), cache=cache)
     query = "cirrhosis of liver alcoholic"
-    first, second = searcher.search(query, 2)
+    hits = searcher.search(query, 10)
+    first = hits[0]
     assert first.match == "dense"
     x, code = top_features(searcher, query)
     shape = query_shape(query, searcher.embedder)
-    expected = features(first.score, first.score - second.score, first.dense, first.lexical, shape)
+    expected = features(first.score, first.score - hits[1].score, first.dense, first.lexical, shape)
     assert code == first.code and np.allclose(x, expected) and x[1] > 0
 
 
