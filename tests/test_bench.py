@@ -169,3 +169,54 @@ def test_linking_names_are_each_codes_korean_and_english_name_codes_lacking_one_
     )
     names = Names.from_dictionary(dictionary)
     assert (names.codes, names.ko, names.en) == (["A", "D"], ["알파", "델타"], ["alpha", "delta"])
+
+
+def _heldout_tool():
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[1] / "bench" / "heldout.py"
+    spec = importlib.util.spec_from_file_location("heldout_tool", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_heldout_tool_reads_stored_vectors_and_embeds_the_rest(small_kcd, tiny_bundle, tmp_path):
+    import json
+    import shutil
+
+    from core.bundle import Embedder
+    from core.dictionary import load_dictionary
+    from core.evaluation import evaluate_linking
+    from core.index import attach_prebuilt
+    from core.text import normalize
+
+    tool = _heldout_tool()
+    bundle = tmp_path / "bundle"
+    shutil.copytree(tiny_bundle, bundle)
+    names = Names.from_dictionary(load_dictionary(small_kcd, "kcd"))
+    out = tmp_path / "heldout.json"
+
+    # no stored vectors: every name is embedded, as the benchmark would
+    assert tool.main([str(bundle), "--kcd", str(small_kcd), "--out", str(out)]) == 0
+    embedded = evaluate_linking(Embedder(bundle).encode, names)
+    result = json.loads(out.read_text())
+    for task, metrics in embedded.items():
+        assert result["held_out"][str(bundle)][task] == pytest.approx(metrics)
+    assert embedded["ko2en"]["n"] > 0 and embedded["ko2en"]["acc1"] < 100  # a tiny random model
+    assert set(result["machine"]) >= {"git_commit", "git_dirty"} and result["bundles_sha256"][str(bundle)]
+
+    # stored vectors that give each code's two names one random vector: read, they link perfectly
+    rng = np.random.default_rng(0)
+    dim = Embedder(bundle).encode(["x"]).shape[1]
+    by_code = {code: rng.normal(size=dim) for code in names.codes}
+    vectors = np.array([by_code[c] / np.linalg.norm(by_code[c]) for c in names.codes * 2], dtype=np.float32)
+    attach_prebuilt(bundle, texts=[normalize(t) for t in names.ko + names.en], vectors=vectors)
+    assert tool.main([str(bundle), "--kcd", str(small_kcd), "--out", str(out)]) == 0
+    stored = json.loads(out.read_text())["held_out"][str(bundle)]
+    assert {task: (m["acc1"], m["acc5"]) for task, m in stored.items()} == {
+        "ko2en": (100.0, 100.0),
+        "en2ko": (100.0, 100.0),
+        "mixed": (100.0, 100.0),
+    }
