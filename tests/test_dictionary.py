@@ -64,6 +64,33 @@ def test_a_crlf_file_keeps_its_line_numbers_and_its_last_column_whole(tmp_path):
     assert error.value.line == 4 and "expected 3 columns" in str(error.value)
 
 
+def test_a_kcd_file_that_cannot_be_read_names_its_file_and_line(tmp_path):
+    """What a user sees for a KCD table that is not one: the file, the line and the reason."""
+    from core.dictionary import load_kcd
+
+    path = tmp_path / "kcd.tsv"
+    cases = [
+        (
+            b"code\tko\ten\nQ01\t\xea\xb0\x80\tA\n",
+            1,
+            "expected the header 'kcd<TAB>ko<TAB>en', found ['code'",
+        ),
+        (b"", 1, "expected the header"),  # an empty file
+        (b"kcd\tko\ten\nQ01\t\xff\tA\n", 2, "not valid utf-8-sig"),
+    ]
+    for content, line, message in cases:
+        path.write_bytes(content)
+        with pytest.raises(DictionaryError) as error:
+            load_kcd(path)
+        assert (error.value.path, error.value.line) == (str(path), line)
+        assert str(error.value).startswith(f"{path}:{line}: ") and message in str(error.value)
+    # a fourth column (a note) is no error; a placeholder name is skipped, and the warning says where
+    path.write_bytes("kcd\tko\ten\tnote\nQ01\t가상 증후군\tn/a\tx\n".encode())
+    d = load_kcd(path)
+    assert d.concepts["Q01"].name("ko") == "가상 증후군" and d.concepts["Q01"].name("en") == ""
+    assert d.warnings == [f"{path}: skipped 1 empty or placeholder terms"]
+
+
 def test_kcd_fragment_subcodes_get_contextual_names(small_kcd):
     d = load_dictionary(small_kcd)
     liver = d.concepts["D13.4"]
