@@ -77,6 +77,7 @@ def test_a_kcd_file_that_cannot_be_read_names_its_file_and_line(tmp_path):
         ),
         (b"", 1, "expected the header"),  # an empty file
         (b"kcd\tko\ten\nQ01\t\xff\tA\n", 2, "not valid utf-8-sig"),
+        (b"kcd\tko\ten\n\nQ01\tx\n", 3, "expected 3 columns (kcd, ko, en), found 2"),
     ]
     for content, line, message in cases:
         path.write_bytes(content)
@@ -84,11 +85,13 @@ def test_a_kcd_file_that_cannot_be_read_names_its_file_and_line(tmp_path):
             load_kcd(path)
         assert (error.value.path, error.value.line) == (str(path), line)
         assert str(error.value).startswith(f"{path}:{line}: ") and message in str(error.value)
-    # a fourth column (a note) is no error; a placeholder name is skipped, and the warning says where
-    path.write_bytes("kcd\tko\ten\tnote\nQ01\t가상 증후군\tn/a\tx\n".encode())
+    # a fourth column (a note) is no error; a placeholder name and a blank line are skipped,
+    # the rows after them still load, and the warning says where
+    path.write_bytes("kcd\tko\ten\tnote\nQ01\t가상 증후군\tn/a\tx\n\nQ02\t둘째\tSecond\n".encode())
     d = load_kcd(path)
     assert d.concepts["Q01"].name("ko") == "가상 증후군" and d.concepts["Q01"].name("en") == ""
-    assert d.warnings == [f"{path}: skipped 1 empty or placeholder terms"]
+    assert d.concepts["Q02"].name("en") == "Second"
+    assert d.warnings == [f"{path}: skipped 2 empty or placeholder terms"]
 
 
 def test_kcd_fragment_subcodes_get_contextual_names(small_kcd):
