@@ -9,6 +9,7 @@ Writes JSON with the commit, whether the tree was dirty and each bundle's sha256
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import sys
 from pathlib import Path
@@ -24,20 +25,22 @@ from core.bundle import Embedder  # noqa: E402
 from core.dictionary import load_dictionary  # noqa: E402
 from core.evaluation import Names, evaluate_linking, format_table  # noqa: E402
 from core.fsutil import write_atomic  # noqa: E402
-from core.index import load_prebuilt  # noqa: E402
+from core.index import PREBUILT, VectorStore  # noqa: E402
 from core.text import normalize  # noqa: E402
 
 
 def stored_or_embedded(bundle: Path):
-    """An `Encode` that reads each text's stored vector and embeds the texts it lacks."""
-    embedder = Embedder(bundle)
+    """An `Encode` that reads each text's stored vector and embeds the texts it lacks (the
+    store is read once; the model is loaded only if a text is missing)."""
+    store = VectorStore.load(bundle / PREBUILT)
+    model = functools.cache(lambda: Embedder(bundle))
 
     def encode(texts: list[str]) -> np.ndarray:
         keys = [normalize(t) for t in texts]
-        vectors, found = load_prebuilt(bundle, keys)
-        if found.all():
+        vectors, found = store.lookup(keys) if store else (None, np.zeros(len(keys), dtype=bool))
+        if vectors is not None and found.all():
             return vectors
-        fresh = embedder.encode([k for k, ok in zip(keys, found) if not ok])
+        fresh = model().encode([k for k, ok in zip(keys, found) if not ok])
         out = np.zeros((len(keys), fresh.shape[1]), dtype=np.float32)
         if found.any():
             out[found] = vectors[found]
