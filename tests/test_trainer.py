@@ -113,7 +113,7 @@ def test_loss_recipe_is_validated_and_overridable():
     with pytest.raises(ValueError, match="unknown config key 'bach_size'"):
         resolve_config(overrides={"bach_size": "3"})
     assert resolve_config(preset="tiny", overrides={"batching": "siblings"}).batching == "siblings"
-    with pytest.raises(ValueError, match="batching 'sibling': choose random or siblings"):
+    with pytest.raises(ValueError, match="batching 'sibling': choose one of random, siblings, half-siblings"):
         resolve_config(overrides={"batching": "sibling"})
 
 
@@ -217,7 +217,7 @@ def test_sibling_batches_hold_one_category_together_and_cover_every_pair_once():
     labels = {label: i for i, label in enumerate(sorted({p.label for p in pairs}))}
     names = {i: label for label, i in labels.items()}
     for epoch in range(3):
-        batches = Batches(pairs, ids, labels, batch_size=4, seed=epoch, pad_id=0, siblings=True)
+        batches = Batches(pairs, ids, labels, batch_size=4, seed=epoch, pad_id=0, siblings=1.0)
         steps = [batches.batch(epoch * batches.per_epoch + s)[2] for s in range(batches.per_epoch)]
         steps = [labels_of_batch[: len(labels_of_batch) // 2] for labels_of_batch in steps]  # sent0's half
         seen = [names[int(i)] for step in steps for i in step]
@@ -226,12 +226,35 @@ def test_sibling_batches_hold_one_category_together_and_cover_every_pair_once():
         assert len([f for i, f in enumerate(runs) if i == 0 or runs[i - 1] != f]) == 9  # one run each
         assert all(len({family(names[int(i)]) for i in step}) <= 2 for step in steps)
     random_order = Batches(pairs, ids, labels, batch_size=4, seed=0, pad_id=0)
-    assert random_order.order(0) != Batches(pairs, ids, labels, 4, 0, 0, siblings=True).order(0)
+    assert random_order.order(0) != Batches(pairs, ids, labels, 4, 0, 0, siblings=1.0).order(0)
     assert (
         family("K74.6") == "K74"
         and family("C0011849") == "C0011849"
         and family("heart attack") == "heart attack"
     )
+
+
+def test_half_sibling_batches_take_half_of_each_batch_from_one_category(tiny_run):
+    from trainer.pairs import Pair
+    from trainer.train import Batches, family, prepare
+
+    codes = [f"{c}{n:02d}.{d}" for c in "AB" for n in range(4) for d in range(4)]  # 8 categories of 4
+    pairs = [Pair(f"x{i}", f"y{i}", code) for i, code in enumerate(codes)]
+    ids = {t: [5, 6] for p in pairs for t in (p.sent0, p.sent1)}
+    labels = {label: i for i, label in enumerate(sorted({p.label for p in pairs}))}
+    for epoch in range(3):
+        order = Batches(pairs, ids, labels, batch_size=4, seed=epoch, pad_id=0, siblings=0.5).order(0)
+        assert sorted(order) == list(range(32))  # every pair once per epoch
+        runs = [order[i] for i in range(32) if i % 4 < 2]  # the first two of each batch of four
+        rest = [order[i] for i in range(32) if i % 4 >= 2]
+        run_families = [family(codes[i]) for i in runs]
+        starts = [f for i, f in enumerate(run_families) if i == 0 or run_families[i - 1] != f]
+        assert len(starts) == len(set(run_families))  # each category's pairs in one run
+        random_order = Batches(pairs, ids, labels, 4, epoch, 0).order(0)
+        assert rest == [i for i in random_order if i in rest]  # the other half: the random order
+        assert set(runs) == set(random_order[:16])
+    config = tiny_run("half", batching="half-siblings", max_steps="1")
+    assert prepare(config, resume=False).batches.siblings == 0.5
 
 
 def test_tiny_run_lowers_held_out_loss_and_writes_checkpoints(tiny_run):

@@ -14,6 +14,8 @@ from encoder.model import POOLINGS
 
 from .loss import RECIPES, LossConfig
 
+BATCHINGS = {"random": 0.0, "siblings": 1.0, "half-siblings": 0.5}  # the share of a batch in one category
+
 PRECISIONS = ("auto", "bf16", "fp16", "fp32")
 
 
@@ -29,8 +31,9 @@ class TrainConfig:
     bank's unattached Korean–English term pairs (keeps the base's general vocabulary), and
     `typos` adds that fraction of noisy-name pairs (jamo and letter slips, spacing).
     `freeze_layers` keeps the embeddings and the first N transformer layers fixed.
-    `batching` is `random` or `siblings` (each batch holds neighbouring codes of one
-    3-character category, hard negatives for each other).
+    `batching` is `random`, `siblings` (each batch holds neighbouring codes of one
+    3-character category, hard negatives for each other) or `half-siblings` (half of each
+    batch so, the other half random pairs).
     `save_every` writes `last` every N steps (0: only at evaluations and interrupts), so a
     killed run loses little. Throughput: `attention` (sdpa / eager), `pad_to_max_length` (the
     reference's fixed padding instead of dynamic), `fused_adamw` (None: on CUDA), `compile`. `layers`
@@ -95,8 +98,8 @@ class TrainConfig:
             raise ValueError(f"loss {self.loss!r}: choose one of {', '.join(RECIPES)}")
         if self.eval_candidates not in ("all", "held_out"):
             raise ValueError(f"eval_candidates {self.eval_candidates!r}: choose all or held_out")
-        if self.batching not in ("random", "siblings"):
-            raise ValueError(f"batching {self.batching!r}: choose random or siblings")
+        if self.batching not in BATCHINGS:
+            raise ValueError(f"batching {self.batching!r}: choose one of {', '.join(BATCHINGS)}")
         if self.eval_every < 0:
             raise ValueError(f"eval_every must be >= 0 (0 = only at the end), got {self.eval_every}")
         if self.attention not in (None, "sdpa", "eager"):

@@ -32,7 +32,7 @@ from core.index import cache_dir
 from core.text import normalize
 from encoder.model import EncoderSpec, SentenceEncoder
 
-from .config import TrainConfig
+from .config import BATCHINGS, TrainConfig
 from .distributed import Distributed
 from .loss import MultiSimilarityLoss
 from .pairs import Pair, make_pairs, read_pairs, translation_pairs, write_pairs
@@ -83,7 +83,7 @@ class Batches:
     seed: int
     pad_id: int
     pad_to: int = 0  # pad every batch to this length (the reference's fixed padding); 0 = dynamic
-    siblings: bool = False  # batch the pairs of one 3-character category together
+    siblings: float = 0.0  # the share of each batch that holds pairs of one 3-character category
 
     @property
     def per_epoch(self) -> int:
@@ -92,14 +92,27 @@ class Batches:
     def order(self, epoch: int) -> list[int]:
         """The epoch's pair order: a seeded permutation; with `siblings`, the families (see
         `family`) in a seeded order, each family's pairs in a row, so that a batch holds
-        sibling codes (K74.0 … K74.6) as hard negatives of each other."""
+        sibling codes (K74.0 … K74.6) as hard negatives of each other. With a share below 1,
+        that share of the pairs (a seeded choice) is ordered so and the rest stays random, and
+        each batch takes its share from the first and the rest from the second."""
         generator = torch.Generator().manual_seed(self.seed + epoch)
         order = torch.randperm(len(self.pairs), generator=generator).tolist()
         if not self.siblings:
             return order
         families = sorted({family(p.label) for p in self.pairs})
         rank = dict(zip(families, torch.randperm(len(families), generator=generator).tolist()))
-        return sorted(order, key=lambda i: rank[family(self.pairs[i].label)])
+        grouped = sorted(order, key=lambda i: rank[family(self.pairs[i].label)])
+        if self.siblings == 1:
+            return grouped
+        in_runs = set(order[: round(len(order) * self.siblings)])
+        runs = [i for i in grouped if i in in_runs]
+        rest = [i for i in order if i not in in_runs]
+        take = round(self.batch_size * self.siblings)
+        other = self.batch_size - take
+        mixed = []
+        for b in range(self.per_epoch):
+            mixed += runs[b * take : (b + 1) * take] + rest[b * other : (b + 1) * other]
+        return mixed + runs[self.per_epoch * take :] + rest[self.per_epoch * other :]
 
     def batch(self, step: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         epoch, index = divmod(step, self.per_epoch)
@@ -461,7 +474,7 @@ def prepare(config: TrainConfig, *, resume: bool) -> Run:
         config.seed,
         pad_id,
         pad_to,
-        config.batching == "siblings",
+        BATCHINGS[config.batching],
     )
     eval_batches = Batches(eval_pairs, token_ids, labels, config.batch_size, config.seed, pad_id, pad_to)
     return Run(
