@@ -87,14 +87,20 @@ def test_a_kcd_file_that_cannot_be_read_names_its_file_and_line(tmp_path):
         assert str(error.value).startswith(f"{path}:{line}: ") and message in str(error.value)
     # a fourth column (a note) is no error; a placeholder name and a blank line are skipped,
     # the rows after them still load, and the warning says where
-    path.write_bytes("kcd\tko\ten\tnote\nQ01\t가상 증후군\tn/a\tx\n\nQ02\tABC\tSecond\n".encode())
+    # a name quoted after a space keeps no quotes; a name repeated (either column, any case)
+    # is skipped and counted
+    path.write_bytes(
+        "kcd\tko\ten\tnote\nQ01\t가상 증후군\tn/a\tx\n\nQ02\tABC\tSecond\n"
+        'Q03\t "Third"\tthird\nQ03\tTHIRD\tThird\n'.encode()
+    )
     d = load_kcd(path)
+    assert [t.text for t in d.concepts["Q03"].terms] == ["Third"]
     assert d.concepts["Q01"].name("ko") == "가상 증후군" and d.concepts["Q01"].name("en") == ""
     # each column's language is the column's, whatever its script; both names are preferred
     q02 = d.concepts["Q02"]
     assert q02.system == "KCD-8"
     assert [(t.text, t.lang, t.preferred) for t in q02.terms] == [("ABC", "ko", True), ("Second", "en", True)]
-    assert d.warnings == [f"{path}: skipped 2 empty or placeholder terms"]
+    assert d.warnings == [f"{path}: skipped 2 empty or placeholder terms", f"{path}: skipped 3 duplicated terms"]
 
 
 def test_kcd_fragment_subcodes_get_contextual_names(small_kcd):
