@@ -100,7 +100,10 @@ def test_a_kcd_file_that_cannot_be_read_names_its_file_and_line(tmp_path):
     q02 = d.concepts["Q02"]
     assert q02.system == "KCD-8"
     assert [(t.text, t.lang, t.preferred) for t in q02.terms] == [("ABC", "ko", True), ("Second", "en", True)]
-    assert d.warnings == [f"{path}: skipped 2 empty or placeholder terms", f"{path}: skipped 3 duplicated terms"]
+    assert d.warnings == [
+        f"{path}: skipped 2 empty or placeholder terms",
+        f"{path}: skipped 3 duplicated terms",
+    ]
 
 
 def test_kcd_fragment_subcodes_get_contextual_names(small_kcd):
