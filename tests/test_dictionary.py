@@ -308,7 +308,11 @@ def test_duplicates_and_empty_rows_warn(tmp_path, caplog):
     with caplog.at_level(logging.WARNING):
         d = load_dictionary(path)
     assert len(d.concepts["X1"].terms) == 1
-    assert any("duplicated" in w for w in d.warnings) and any("empty" in w for w in d.warnings)
+    assert d.warnings == [
+        f"{path}: skipped 2 empty or placeholder terms",
+        f"{path}: skipped 1 duplicated terms",
+    ]
+    assert [r.getMessage() for r in caplog.records if r.name == "core.dictionary"] == d.warnings  # and logged
 
 
 def test_unknown_format_and_missing_file(tmp_path):
