@@ -91,10 +91,10 @@ def test_a_kcd_file_that_cannot_be_read_names_its_file_and_line(tmp_path):
     # is skipped and counted
     path.write_bytes(
         "kcd\tko\ten\tnote\nQ01\t가상 증후군\tn/a\tx\n\nQ02\tABC\tSecond\n"
-        'Q03\t "Third"\tthird\nQ03\tTHIRD\tThird\n'.encode()
+        'Q04\t "Third"\tthird\nQ04\tTHIRD\tThird\n'.encode()
     )
     d = load_kcd(path)
-    assert [t.text for t in d.concepts["Q03"].terms] == ["Third"]
+    assert [t.text for t in d.concepts["Q04"].terms] == ["Third"]
     assert d.concepts["Q01"].name("ko") == "가상 증후군" and d.concepts["Q01"].name("en") == ""
     # each column's language is the column's, whatever its script; both names are preferred
     q02 = d.concepts["Q02"]

@@ -239,7 +239,7 @@ def test_half_sibling_batches_take_half_of_each_batch_from_one_category(tiny_run
     from trainer.train import Batches, family, prepare
 
     codes = [f"{c}{n:02d}.{d}" for c in "AB" for n in range(4) for d in range(4)]  # 8 categories of 4
-    pairs = [Pair(f"x{i}", f"y{i}", code) for i, code in enumerate(codes)]
+    pairs = [Pair(f"left{i}", f"right{i}", code) for i, code in enumerate(codes)]
     ids = {t: [5, 6] for p in pairs for t in (p.sent0, p.sent1)}
     labels = {label: i for i, label in enumerate(sorted({p.label for p in pairs}))}
     for epoch in range(3):
