@@ -86,9 +86,8 @@ def test_a_kcd_file_that_cannot_be_read_names_its_file_and_line(tmp_path):
         assert (error.value.path, error.value.line) == (str(path), line)
         assert str(error.value).startswith(f"{path}:{line}: ") and message in str(error.value)
     # a fourth column (a note) is no error; a placeholder name and a blank line are skipped,
-    # the rows after them still load, and the warning says where
-    # a name quoted after a space keeps no quotes; a name repeated (either column, any case)
-    # is skipped and counted
+    # the rows after them still load, and the warning says where; a name quoted after a space
+    # keeps no quotes; a name repeated (either column, any case) is skipped and counted
     path.write_bytes(
         "kcd\tko\ten\tnote\nQ01\t가상 증후군\tn/a\tx\n\nQ02\tABC\tSecond\n"
         'Q04\t "Third"\tthird\nQ04\tTHIRD\tThird\n'.encode()
