@@ -54,20 +54,24 @@ def _pad(text: str, width: int) -> str:
 
 
 def _print_table(query: str, hits, lang: str | None = None) -> None:
-    """Results as a table; `lang` shows the names of one language only (matching is the same)."""
+    """Results as a table; `lang` shows the names of one language only (matching is the same).
+    A code that has more specific codes under it is marked ▸, as in the app."""
     print(f"query: {query}")
     names = {"ko": "Korean", "en": "English"}
     shown = [lang] if lang else ["ko", "en"]
     print(
-        f"{'#':>2}  {'code':<8} {'score':>6}  {'match':<6} {'level':<6} "
+        f"{'#':>2}  {'code':<10} {'score':>6}  {'match':<6} {'level':<6} "
         + "  ".join(_pad(names[x], 40) for x in shown)
         + "  [matched]"
     )
     for rank, hit in enumerate(hits, start=1):
+        code = hit.code + (" ▸" if hit.children else "")
         columns = "  ".join(_pad(hit.name_ko if x == "ko" else hit.name_en, 40) for x in shown)
         print(
-            f"{rank:>2}  {hit.code:<8} {hit.score:>6.3f}  {hit.match:<6} {hit.level:<6} {columns}  [{hit.matched}]"
+            f"{rank:>2}  {code:<10} {hit.score:>6.3f}  {hit.match:<6} {hit.level:<6} {columns}  [{hit.matched}]"
         )
+    if any(hit.children for hit in hits):
+        print("   ▸ not the most specific level: more specific codes exist (--json lists them)")
 
 
 def read_queries(path: str | Path) -> list[str]:

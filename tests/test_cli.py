@@ -140,13 +140,21 @@ def test_search_table_has_a_header_for_every_column_and_aligns_hangul(small_kcd,
     import unicodedata
 
     from core.__main__ import main
+    from core.dictionary import load_dictionary
 
     query = "간의 기타 및 상세불명의 경변증"
     assert (
         main(["search", "--dictionary", str(small_kcd), "--model", str(tiny_bundle), "-k", "3", query]) == 0
     )
-    header, *rows = capsys.readouterr().out.splitlines()[1:]
+    header, *rows, legend = capsys.readouterr().out.splitlines()[1:]
     assert header.split()[:6] == ["#", "code", "score", "match", "level", "Korean"]
+    # a code with more specific codes under it is marked, as in the app, and the mark explained
+    dictionary = load_dictionary(small_kcd)
+    for row in rows:
+        code, mark = row.split()[1:3]
+        assert (mark == "▸") == bool(dictionary.children(code)), row
+    assert rows[0].split()[1:3] == ["K74.6", "▸"]
+    assert legend.strip().startswith("▸ not the most specific level")
 
     def width(text: str) -> int:  # terminal columns: a Hangul syllable takes two
         return sum(2 if unicodedata.east_asian_width(c) in "WF" else 1 for c in text)
