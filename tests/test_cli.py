@@ -165,3 +165,40 @@ def test_search_table_has_a_header_for_every_column_and_aligns_hangul(small_kcd,
         assert width(row[: row.index("[")]) >= english
     first = rows[0]
     assert "K74.6" in first and width(first[: first.index("Other")]) == english
+
+
+def test_core_map_and_map_export_in_process(small_kcd, tiny_bundle, cache, tmp_path, capsys):
+    """`map` suggests for every row and reports the project; `map export` writes it out; a
+    missing term list and an `index` without its subcommand are refused (the subprocess test
+    in test_mapping.py is out of reach of mutation runs)."""
+    from core.__main__ import main
+    from core.mapping import MappingProject
+
+    terms = tmp_path / "terms.txt"
+    terms.write_text("간경화\nhepatic fibrosis\n급성 충수염\n", encoding="utf-8")
+    project = tmp_path / "terms.map"
+    args = [
+        "map",
+        str(terms),
+        "--out",
+        str(project),
+        "--dictionary",
+        str(small_kcd),
+        "--model",
+        str(tiny_bundle),
+    ]
+    assert main([*args, "-k", "3"]) == 0
+    report = json.loads(capsys.readouterr().out.splitlines()[-1])
+    assert report["project"] == str(project) and report["rows"] == 3 and report["suggested_now"] == 3
+    assert 0 <= report["seconds"] < 600
+    mapping = MappingProject(project)
+    assert [len(row.suggestions) for row in mapping.rows()] == [3, 3, 3]
+    mapping.close()
+    out = tmp_path / "rows.csv"
+    assert main(["map", "export", str(project), "--format", "csv", "--out", str(out)]) == 0
+    assert "wrote 3 rows" in capsys.readouterr().err and len(out.read_text().splitlines()) == 4
+    assert main(["map", str(tmp_path / "none.csv"), "--out", str(tmp_path / "x.map")]) == 2
+    assert "none.csv" in capsys.readouterr().err and not (tmp_path / "x.map").exists()
+    with pytest.raises(SystemExit) as refused:
+        main(["index"])
+    assert refused.value.code == 2 and "required" in capsys.readouterr().err
