@@ -133,3 +133,19 @@ def tiny_run(tmp_path, small_kcd, cache):
         return resolve_config(preset="tiny", overrides=overrides)
 
     return run
+
+
+@pytest.fixture()
+def calibrated(small_kcd, tiny_bundle, cache, tmp_path):
+    """A searcher whose bundle (a copy of the tiny one) has a fitted calibration, and the fit's report."""
+    from core.bundle import Embedder
+    from core.confidence import calibrate
+    from core.dictionary import load_dictionary
+    from core.search import Searcher
+
+    bundle = tmp_path / "bundle"
+    shutil.copytree(tiny_bundle, bundle)
+    searcher = Searcher(load_dictionary(small_kcd), Embedder(bundle), cache=cache)
+    report = calibrate(searcher, queries=150)
+    assert searcher.calibration is not None  # in use at once
+    return Searcher(load_dictionary(small_kcd), Embedder(bundle), cache=cache), report

@@ -220,3 +220,46 @@ def test_heldout_tool_reads_stored_vectors_and_embeds_the_rest(small_kcd, tiny_b
         "en2ko": (100.0, 100.0),
         "mixed": (100.0, 100.0),
     }
+
+
+def test_machine_records_this_checkout_s_commit_its_state_and_the_cpu():
+    """A results file's provenance: the commit, whether the tree was dirty, the CPU model."""
+    import subprocess
+    from pathlib import Path
+
+    from core.bench import ROOT, machine
+
+    def git(*args: str) -> str:
+        return subprocess.run(["git", *args], cwd=ROOT, capture_output=True, text=True).stdout.strip()
+
+    recorded = machine()
+    head = git("rev-parse", "HEAD")
+    if not head:
+        pytest.skip("not a git checkout")
+    assert recorded["git_commit"] == head
+    assert recorded["git_dirty"] == bool(git("status", "--porcelain", "--untracked-files=no"))
+    cpuinfo = Path("/proc/cpuinfo")
+    models = [line for line in cpuinfo.read_text().splitlines() if line.startswith("model name")]
+    if models:
+        assert recorded["cpu"] == models[0].split(":", 1)[1].strip()
+
+
+def test_confidence_check_counts_rejected_nonsense_and_right_answers_above_low(calibrated):
+    import random
+
+    from core.bench import confidence_check
+    from core.confidence import nonsense
+
+    searcher, _ = calibrated
+    dev = {
+        "dev": [
+            DevQuery("간의 기타 및 상세불명의 경변증", ("K74.6",), "ko-formal"),  # an exact name: certain
+            DevQuery("Acute appendicitis", ("A00",), "en"),  # answered, but not by A00: not counted
+        ]
+    }
+    result = confidence_check(searcher, dev, nonsense_n=30)
+    rng = random.Random(12345)  # the same strings, judged one by one here
+    strings = [nonsense(rng) for _ in range(30)]
+    rejected = [searcher.verdict(s, searcher.search(s, 5)) == "no good match" for s in strings]
+    assert result["nonsense"] == {"n": 30, "no_good_match": sum(rejected) / 30}
+    assert result["dev"] == {"right_at_1": 1, "above_low": 1.0}

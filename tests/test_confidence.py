@@ -10,19 +10,9 @@ import numpy as np
 import pytest
 
 from core.bundle import Embedder, read_manifest
-from core.confidence import Calibration, calibrate, damaged, nonsense, top_features
+from core.confidence import Calibration, damaged, nonsense, top_features
 from core.dictionary import load_dictionary
 from core.search import Searcher
-
-
-@pytest.fixture()
-def calibrated(small_kcd, tiny_bundle, cache, tmp_path):
-    bundle = tmp_path / "bundle"
-    shutil.copytree(tiny_bundle, bundle)
-    searcher = Searcher(load_dictionary(small_kcd), Embedder(bundle), cache=cache)
-    report = calibrate(searcher, queries=150)
-    assert searcher.calibration is not None  # in use at once
-    return Searcher(load_dictionary(small_kcd), Embedder(bundle), cache=cache), report
 
 
 def test_calibration_is_stored_in_the_bundle_and_read_back(calibrated):
