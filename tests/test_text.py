@@ -29,6 +29,7 @@ def test_hangul_decomposes_into_jamo_and_keyboard_slips_recompose():
     assert from_dubeolsik("dkssudgktpdy") == "안녕하세요"
     assert from_dubeolsik("qkfrnf") == "발굴"  # a final consonant that starts no syllable
     assert from_dubeolsik("dlfr") == "읽"  # a double final consonant
+    assert from_dubeolsik("ekfrrhrl") == "닭고기"  # … and the syllable after it
     assert from_dubeolsik("fever") is None and from_dubeolsik("pneumonia") is None
 
 
