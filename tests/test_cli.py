@@ -96,11 +96,16 @@ def test_core_bench_smoke_run_on_a_small_kcd_and_a_missing_query_file(
     dev.write_text(
         "query\taccept\tkind\n급성 충수염\tK35\tko-formal\nhepatic fibrosis\tK74.0\ten\n", encoding="utf-8"
     )
-    longtail.write_text("query\taccept\tkind\n알코올성 간염\tK70.1\tko-formal\n", encoding="utf-8")
+    longtail.write_text(
+        "query\taccept\tkind\n알코올성 간염\tK70.1\tko-formal\nscarring of the liver\tK74\ten\n", encoding="utf-8"
+    )
     common = ["bench", "--kcd", str(small_kcd), "--model", str(tiny_bundle), "--results", str(tmp_path)]
     common += ["--dev-queries", str(dev), "--longtail-queries", str(longtail), "--no-build"]
-    assert main([*common, "--name", "smoke", "--baseline", f"again={tiny_bundle}"]) == 0
+    assert main([*common, "--name", "smoke", "--baseline", f"again={tiny_bundle}", "--ablate-bank"]) == 0
     result = json.loads((tmp_path / "smoke.json").read_text())
+    # the bank joins the KCD-8 only: on a subset, each bundle without it answers as with it
+    for label in ("model", "again"):
+        assert result["quality"].pop(f"{label} w/o bank") == result["quality"][label]
     assert result["model_sha256"] == bundle_digest(tiny_bundle)
     assert result["baselines"] == {"again": {"path": str(tiny_bundle), "sha256": bundle_digest(tiny_bundle)}}
     assert result["dictionary"]["fingerprint"] == load_dictionary(small_kcd).fingerprint()
