@@ -254,7 +254,7 @@ def test_confidence_check_counts_rejected_nonsense_and_right_answers_above_low(c
     dev = {
         "dev": [
             DevQuery("간의 기타 및 상세불명의 경변증", ("K74.6",), "ko-formal"),  # an exact name: certain
-            DevQuery("Acute appendicitis", ("A00",), "en"),  # answered, but not by A00: not counted
+            DevQuery("Acute appendicitis", ("D13",), "en"),  # answered, but not by D13: not counted
         ]
     }
     result = confidence_check(searcher, dev, nonsense_n=30)
