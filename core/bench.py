@@ -26,13 +26,13 @@ from pathlib import Path
 
 import numpy as np
 
-from .dictionary import add_bank, load_dictionary, read_bank, read_synonyms
+from .dictionary import load_dictionary, read_bank, read_synonyms
 from .errors import InputError
 from .evaluation import Names, evaluate_linking, format_table, held_out, ranks_from_scores, summarize
 from .fsutil import sha256_file
 from .index import cache_dir
 from .lexical import CharNgramIndex
-from .search import Searcher, TermTable, open_index, open_searcher
+from .search import Searcher, TermTable, load_searched, open_index, open_searcher
 from .text import compact, normalize
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -421,10 +421,8 @@ def run_benchmark(
             del plain
         if quality:
             log("quality: lexical character n-gram baseline (TF-IDF alone, same dictionary as the product)")
-            if kcd.resolve() == KCD8.resolve():  # as the product has them
-                dictionary.add_synonyms(read_synonyms(CURATED_SYNONYMS), source="curated")
-                add_bank(dictionary, bank)
-            rows["lexical"] = quality_lexical(names, TermTable(list(dictionary.terms())), dev_sets)
+            searched = load_searched(kcd, "kcd")  # the names the product searches
+            rows["lexical"] = quality_lexical(names, TermTable(list(searched.terms())), dev_sets)
     result["quality"] = rows
     result["peak_rss_mb_benchmark_process"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     out_dir.mkdir(parents=True, exist_ok=True)

