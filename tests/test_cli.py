@@ -97,7 +97,8 @@ def test_core_bench_smoke_run_on_a_small_kcd_and_a_missing_query_file(
         "query\taccept\tkind\n급성 충수염\tK35\tko-formal\nhepatic fibrosis\tK74.0\ten\n", encoding="utf-8"
     )
     longtail.write_text(
-        "query\taccept\tkind\n알코올성 간염\tK70.1\tko-formal\nscarring of the liver\tK74\ten\n", encoding="utf-8"
+        "query\taccept\tkind\n알코올성 간염\tK70.1\tko-formal\nscarring of the liver\tK74\ten\n",
+        encoding="utf-8",
     )
     common = ["bench", "--kcd", str(small_kcd), "--model", str(tiny_bundle), "--results", str(tmp_path)]
     common += ["--dev-queries", str(dev), "--longtail-queries", str(longtail), "--no-build"]
