@@ -327,7 +327,7 @@ def test_synonym_file_and_fingerprint_changes(small_kcd, tmp_path):
     d = load_dictionary(small_kcd)
     before = d.fingerprint()
     path = tmp_path / "syn.tsv"
-    path.write_text("code\tterm\n# comment\nK74.6\tLC\nZZZ\tnothing\n")
-    assert d.add_synonyms(read_synonyms(path), source="user") == 1
+    path.write_text("code\tterm\n# comment\nK74.6\tLC\nZZZ\tnothing\nK74.6\tlc\nI10\tHTN\n")
+    assert d.add_synonyms(read_synonyms(path), source="user") == 2  # "lc" is LC again
     assert d.fingerprint() != before
     assert any("unknown code" in w for w in d.warnings)
