@@ -61,7 +61,9 @@ def score(results: dict[str, int | None], chosen: list[str]) -> str:
         f"{'all':<28} {sum(killed.values()):>3} / {sum(run.values()):<3} "
         f"(95 % interval {100 * low:.0f}–{100 * high:.0f} %; {len(chosen) - sum(run.values())} not run)"
     )
-    lines += [f"  {state}: {name}" for name, state in status.items() if state not in ("killed", "not checked")]
+    lines += [
+        f"  {state}: {name}" for name, state in status.items() if state not in ("killed", "not checked")
+    ]
     return "\n".join(lines)
 
 
