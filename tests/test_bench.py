@@ -171,12 +171,12 @@ def test_linking_names_are_each_codes_korean_and_english_name_codes_lacking_one_
     assert (names.codes, names.ko, names.en) == (["A", "D"], ["알파", "델타"], ["alpha", "delta"])
 
 
-def _heldout_tool():
+def _bench_tool(name: str = "heldout"):
     import importlib.util
     from pathlib import Path
 
-    path = Path(__file__).resolve().parents[1] / "bench" / "heldout.py"
-    spec = importlib.util.spec_from_file_location("heldout_tool", path)
+    path = Path(__file__).resolve().parents[1] / "bench" / f"{name}.py"
+    spec = importlib.util.spec_from_file_location(f"{name}_tool", path)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
@@ -192,7 +192,7 @@ def test_heldout_tool_reads_stored_vectors_and_embeds_the_rest(small_kcd, tiny_b
     from core.index import attach_prebuilt
     from core.text import normalize
 
-    tool = _heldout_tool()
+    tool = _bench_tool()
     bundle = tmp_path / "bundle"
     shutil.copytree(tiny_bundle, bundle)
     names = Names.from_dictionary(load_dictionary(small_kcd, "kcd"))
@@ -263,3 +263,30 @@ def test_confidence_check_counts_rejected_nonsense_and_right_answers_above_low(c
     rejected = [searcher.verdict(s, searcher.search(s, 5)) == "no good match" for s in strings]
     assert result["nonsense"] == {"n": 30, "no_good_match": sum(rejected) / 30}
     assert result["dev"] == {"right_at_1": 1, "above_low": 1.0}
+
+
+def test_mutation_sample_is_seeded_reads_mutmut_s_results_and_scores_per_module(tmp_path):
+    import json
+
+    pytest.importorskip("mutmut")
+    tool = _bench_tool("mutation_sample")
+    (tmp_path / "core").mkdir()
+    codes = {f"core.a.x_f__mutmut_{i}": (1 if i < 6 else 0 if i < 8 else None) for i in range(10)}
+    codes |= {"core.b.x_g__mutmut_1": 36}  # a timeout: detected
+    (tmp_path / "core" / "a.py.meta").write_text(json.dumps({"exit_code_by_key": codes}))
+    results = tool.mutant_results(tmp_path)
+    assert len(results) == 11 and results["core.a.x_f__mutmut_9"] is None
+    chosen = tool.sample(list(results), 11, seed=1)
+    assert chosen == sorted(results) and tool.sample(list(results), 4, 3) == tool.sample(
+        list(reversed(results)), 4, 3
+    )
+    report = tool.score(results, chosen).splitlines()
+    assert report[:2] == ["core.a                         6 / 8  ", "core.b                         1 / 1  "]
+    assert report[2].startswith("all                            7 / 9   (95 % interval 45–94 %; 2 not run)")
+    assert report[3:] == [
+        "  survived: core.a.x_f__mutmut_6",
+        "  survived: core.a.x_f__mutmut_7",
+        "  timeout: core.b.x_g__mutmut_1",
+    ]
+    low, high = tool.wilson(70, 100)
+    assert round(low, 3) == 0.604 and round(high, 3) == 0.781  # the interval of the 100-mutant sample
