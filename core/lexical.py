@@ -213,13 +213,13 @@ class LexicalQuery:
     def near(self, k: int) -> np.ndarray:
         """The (sorted) positions of the `k` texts of highest cosine, judged by the rare n-grams
         alone when there are common ones: a text that shares only common n-grams with the
-        query scores low on them anyway, so this is nearly always the exact top k."""
-        best = (
-            np.argpartition(-self.partial, k - 1)[:k]
-            if k < len(self.partial)
-            else np.arange(len(self.partial))
-        )
-        return np.sort(best[self.partial[best] > 0])
+        query scores low on them anyway, so this is nearly always the exact top k. Only texts
+        that share an n-gram are ranked: numpy's partition of all texts, most of them tied at 0,
+        took ~1.6 ms of a query here, of the positive ones ~0.3 ms."""
+        shared = np.flatnonzero(self.partial > 0)
+        if k < len(shared):
+            shared = shared[np.argpartition(-self.partial[shared], k - 1)[:k]]
+        return np.sort(shared)
 
     def scores(self, ids: np.ndarray) -> np.ndarray:
         """The exact cosines of the texts `ids` (a sorted array of distinct positions)."""
