@@ -262,11 +262,13 @@ def test_tiny_run_lowers_held_out_loss_and_writes_checkpoints(tiny_run):
 
     config = tiny_run("run")
     result = train(config, progress=False)
-    history = json.loads((result.output / "run_summary.json").read_text())["history"]
-    assert history[-1]["eval_loss"] < history[0]["eval_loss"]
+    summary = json.loads((result.output / "run_summary.json").read_text())
+    history = summary["history"]
+    assert summary["steps"] == 30 and history[-1]["eval_loss"] < history[0]["eval_loss"]
     for name in ("last", "best"):
         saved = result.output / name
-        assert (saved / "sapbert.json").is_file() and (saved / "metrics.json").is_file()
+        assert (saved / "sapbert.json").is_file()
+        assert json.loads((saved / "metrics.json").read_text()) in history  # the evaluation it was saved at
         assert json.loads((saved / "train_config.json").read_text())["max_steps"] == 30
     assert "ko2en" in history[-1]
 
@@ -492,3 +494,15 @@ def test_make_pairs_samples_each_pair_as_often_as_the_rule_says():
     assert set(counts) == set(expected)
     for pair, share in expected.items():
         assert counts[pair] / runs == pytest.approx(share, abs=0.04), pair
+
+
+def test_tokenize_all_cuts_each_text_at_max_length_with_its_prefix(tiny_checkpoint):
+    from transformers import AutoTokenizer
+
+    from trainer.train import tokenize_all
+
+    tokenizer = AutoTokenizer.from_pretrained(tiny_checkpoint, local_files_only=True)
+    long, short = "chronic disease of the liver " * 20, "liver"
+    ids = tokenize_all(tokenizer, {long, short}, "query: ", 32)
+    assert set(ids) == {long, short} and len(ids[long]) == 32  # names cut at max_length tokens
+    assert ids[short] == tokenizer("query: liver")["input_ids"]  # the prefix and special tokens
