@@ -408,13 +408,18 @@ class MappingProject:
         self.path = Path(path)
         if not self.path.is_file():
             raise InputError(f"{self.path}: no such mapping project")
-        self.db = self._connect(self.path)
+        try:
+            self.db = self._connect(self.path)
+        except sqlite3.DatabaseError:
+            raise InputError(f"{self.path}: not a mapping project (not an SQLite file)") from None
         try:
             schema = self.meta("schema")
         except sqlite3.DatabaseError:
-            raise InputError(f"{self.path}: not a mapping project (not an SQLite file)") from None
+            schema = None  # an SQLite file of something else: no meta table
         if schema != str(SCHEMA):
-            raise InputError(f"{self.path}: not a mapping project of this version (schema {schema!r})")
+            self.db.close()
+            found = "no schema" if schema is None else f"schema {schema!r}"
+            raise InputError(f"{self.path}: not a mapping project of this version ({found})")
 
     @staticmethod
     def _connect(path: Path) -> sqlite3.Connection:

@@ -154,6 +154,7 @@ def test_search_table_has_a_header_for_every_column_and_aligns_hangul(small_kcd,
     )
     header, *rows, legend = capsys.readouterr().out.splitlines()[1:]
     assert header.split()[:6] == ["#", "code", "score", "match", "level", "Korean"]
+    assert [row.split()[0] for row in rows] == ["1", "2", "3"]  # -k 3
     # a code with more specific codes under it is marked, as in the app, and the mark explained
     dictionary = load_dictionary(small_kcd)
     for row in rows:
@@ -194,7 +195,8 @@ def test_core_map_and_map_export_in_process(small_kcd, tiny_bundle, cache, tmp_p
         str(tiny_bundle),
     ]
     assert main([*args, "-k", "3"]) == 0
-    report = json.loads(capsys.readouterr().out.splitlines()[-1])
+    (line,) = capsys.readouterr().out.splitlines()  # standard output is the report alone
+    report = json.loads(line)
     assert report["project"] == str(project) and report["rows"] == 3 and report["suggested_now"] == 3
     assert 0 <= report["seconds"] < 600
     mapping = MappingProject(project)

@@ -931,3 +931,23 @@ def test_an_import_goes_in_batches_records_its_source_and_never_overwrites(tmp_p
     assert [plain.meta(k) for k in ("term_column", "code_column", "frequency_column")] == ["0", "", ""]
     assert [(r.source_code, r.term, r.frequency) for r in plain.rows()] == [("", "천식", 0), ("", "두통", 0)]
     plain.close()
+
+
+def test_a_file_that_is_no_project_of_this_version_is_refused_by_name(tmp_path):
+    terms = tmp_path / "terms.txt"
+    terms.write_text("간경화\n", encoding="utf-8")
+    MappingProject.create(tmp_path / "old.map", read_source(terms)).close()
+    with sqlite3.connect(tmp_path / "old.map") as db:
+        db.execute("UPDATE meta SET value = '0' WHERE key = 'schema'")
+    (tmp_path / "notes.map").write_text("not a database\n" * 100)
+    with sqlite3.connect(tmp_path / "other.map") as db:
+        db.execute("CREATE TABLE t (x)")
+    refusals = {
+        "none.map": "none.map: no such mapping project",
+        "notes.map": "notes.map: not a mapping project (not an SQLite file)",  # was sqlite3's own error
+        "old.map": "old.map: not a mapping project of this version (schema '0')",
+        "other.map": "other.map: not a mapping project of this version (no schema)",  # was "not an SQLite file"
+    }
+    for name, message in refusals.items():
+        with pytest.raises(InputError, match=message.replace("(", r"\(").replace(")", r"\)")):
+            MappingProject(tmp_path / name)
