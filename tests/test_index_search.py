@@ -74,6 +74,7 @@ def test_code_queries_rank_first(searcher, query):
     hits = searcher.search(query, 5)
     assert hits[0].code == "K74.6" and hits[0].match == "code" and hits[0].score == 1.0
     assert all(h.code.startswith("K74.6") for h in hits[1:4])
+    assert [h.score for h in hits[1:4]] == [0.99] * 3  # a code under the one typed is not that code
 
 
 def test_a_code_of_another_vocabulary_finds_its_concept(tmp_path, tiny_bundle, cache):
