@@ -180,6 +180,7 @@ def test_core_map_and_map_export_in_process(small_kcd, tiny_bundle, cache, tmp_p
     in test_mapping.py is out of reach of mutation runs)."""
     from core.__main__ import main
     from core.mapping import MappingProject
+    from tests.conftest import kcd_subset
 
     terms = tmp_path / "terms.txt"
     terms.write_text("간경화\nhepatic fibrosis\n급성 충수염\n", encoding="utf-8")
@@ -202,6 +203,12 @@ def test_core_map_and_map_export_in_process(small_kcd, tiny_bundle, cache, tmp_p
     mapping = MappingProject(project)
     assert [len(row.suggestions) for row in mapping.rows()] == [3, 3, 3]
     mapping.close()
+    # continued with another dictionary: the note goes to standard error, the report alone out
+    other = kcd_subset(tmp_path / "other.tsv", prefixes=("K74", "K35"))
+    assert main([*args[:4], "--dictionary", str(other), "--model", str(tiny_bundle)]) == 0
+    out, err = capsys.readouterr()
+    assert len(out.splitlines()) == 1 and json.loads(out)["suggested_now"] == 0
+    assert "continuing (3 rows)" in err and "note: the dictionary or model changed" in err
     out = tmp_path / "rows.csv"
     assert main(["map", "export", str(project), "--format", "csv", "--out", str(out)]) == 0
     assert "wrote 3 rows" in capsys.readouterr().err and len(out.read_text().splitlines()) == 4
