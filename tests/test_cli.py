@@ -209,9 +209,9 @@ def test_core_map_and_map_export_in_process(small_kcd, tiny_bundle, cache, tmp_p
     out, err = capsys.readouterr()
     assert len(out.splitlines()) == 1 and json.loads(out)["suggested_now"] == 0
     assert "continuing (3 rows)" in err and "note: the dictionary or model changed" in err
-    out = tmp_path / "rows.csv"
-    assert main(["map", "export", str(project), "--format", "csv", "--out", str(out)]) == 0
-    assert "wrote 3 rows" in capsys.readouterr().err and len(out.read_text().splitlines()) == 4
+    exported = tmp_path / "rows.csv"
+    assert main(["map", "export", str(project), "--format", "csv", "--out", str(exported)]) == 0
+    assert "wrote 3 rows" in capsys.readouterr().err and len(exported.read_text().splitlines()) == 4
     assert main(["map", str(tmp_path / "none.csv"), "--out", str(tmp_path / "x.map")]) == 2
     assert "none.csv" in capsys.readouterr().err and not (tmp_path / "x.map").exists()
     with pytest.raises(SystemExit) as refused:
