@@ -2,11 +2,14 @@
 
 Running all ~10,700 mutants of the configured modules takes days on a 2-core machine (20 to 60 s
 a mutant); the killed share of a uniform random sample estimates the whole set's score, with a
-95 % (Wilson) interval. The same seed and size give the same sample while the code is the same.
+95 % (Wilson) interval. The same seed and size give the same sample only while the set of
+mutants is the same (a code change adds or renumbers mutants), so keep the drawn names and
+score them from that file.
 
     mutmut run "core.errors*"                                   # once: generates mutants/
-    mutmut run $(python bench/mutation_sample.py --size 100)    # run the sample
-    python bench/mutation_sample.py --size 100 --score          # its score, per module
+    python bench/mutation_sample.py --size 100 > sample.txt     # draw the sample
+    mutmut run $(cat sample.txt)                                # run it
+    python bench/mutation_sample.py --score --names sample.txt  # its score, per module
 """
 
 from __future__ import annotations
@@ -72,11 +75,16 @@ def main() -> None:
     parser.add_argument("--size", type=int, default=100)
     parser.add_argument("--seed", type=int, default=20)
     parser.add_argument("--score", action="store_true", help="the sample's score instead of its names")
+    parser.add_argument("--names", help="score the mutants named in this file (one a line), not a new draw")
     args = parser.parse_args()
     results = mutant_results()
     if not results:
         raise SystemExit(f"{MUTANTS}: no mutants generated yet (run mutmut once)")
-    chosen = sample(list(results), args.size, args.seed)
+    if args.names:
+        chosen = Path(args.names).read_text(encoding="utf-8").split()
+        results = {name: results.get(name) for name in chosen}  # one no longer generated: not run
+    else:
+        chosen = sample(list(results), args.size, args.seed)
     print(score(results, chosen) if args.score else "\n".join(chosen))
 
 
