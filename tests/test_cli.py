@@ -217,3 +217,21 @@ def test_core_map_and_map_export_in_process(small_kcd, tiny_bundle, cache, tmp_p
     with pytest.raises(SystemExit) as refused:
         main(["index"])
     assert refused.value.code == 2 and "required" in capsys.readouterr().err
+
+
+def test_search_batch_in_process_answers_each_line_with_its_verdict(
+    small_kcd, tiny_bundle, cache, tmp_path, capsys
+):
+    """The subprocess test in test_reliability.py covers encodings; this one, run in process,
+    is within reach of mutation runs: one JSON line per query line, each with its verdict."""
+    from core.__main__ import main
+
+    batch = tmp_path / "queries.txt"
+    batch.write_text("K74.6\n\nK99.99\n", encoding="utf-8")
+    args = ["search", "--dictionary", str(small_kcd), "--model", str(tiny_bundle), "-k", "2"]
+    assert main([*args, "--batch", str(batch)]) == 0
+    rows = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert [row["query"] for row in rows] == ["K74.6", "", "K99.99"]
+    assert [row["verdict"] for row in rows] == [None, None, "code not found"]
+    assert [len(row["results"]) for row in rows] == [2, 0, 2]
+    assert rows[0]["results"][0]["code"] == "K74.6"

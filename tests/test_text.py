@@ -82,3 +82,21 @@ def test_hangul_syllables_compose_and_decompose_over_the_whole_block():
     }
     for indexes, syllable in cases.items():
         assert compose_hangul(*indexes) == syllable and decompose_hangul(syllable) == jamo[syllable]
+
+
+def test_a_progress_bar_on_a_terminal_redraws_one_line_and_ends_it_once():
+    import io
+
+    from core.progress import ProgressBar
+
+    class Terminal(io.StringIO):
+        def isatty(self) -> bool:
+            return True
+
+    terminal, log = Terminal(), io.StringIO()
+    for stream in (terminal, log):
+        bar = ProgressBar("embedding", stream=stream)
+        assert bar(0, 2) and bar(2, 2)  # (the first and the last are always drawn)
+    drawn = terminal.getvalue()
+    assert drawn.count("\r") == 2 and drawn.count("\n") == 1 and drawn.endswith("\n")  # ended once
+    assert log.getvalue().count("\n") == 2 and not log.getvalue().endswith("\n")  # a log: a line each
