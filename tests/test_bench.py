@@ -290,4 +290,3 @@ def test_mutation_sample_is_seeded_reads_mutmut_s_results_and_scores_per_module(
     ]
     low, high = tool.wilson(70, 100)
     assert round(low, 3) == 0.604 and round(high, 3) == 0.781  # the interval of the 100-mutant sample
-
