@@ -506,3 +506,23 @@ def test_tokenize_all_cuts_each_text_at_max_length_with_its_prefix(tiny_checkpoi
     ids = tokenize_all(tokenizer, {long, short}, "query: ", 32)
     assert set(ids) == {long, short} and len(ids[long]) == 32  # names cut at max_length tokens
     assert ids[short] == tokenizer("query: liver")["input_ids"]  # the prefix and special tokens
+
+
+def test_learning_rate_warms_up_linearly_then_decays_to_zero():
+    import torch
+
+    from trainer.train import _schedule
+
+    def multipliers(total: int, warmup: int) -> list[float]:
+        optimizer = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=1.0)
+        schedule = _schedule(optimizer, total, warmup)
+        out = []
+        for _ in range(total + 1):
+            out.append(round(optimizer.param_groups[0]["lr"], 6))
+            optimizer.step()
+            schedule.step()
+        return out
+
+    assert multipliers(6, 2) == [0.5, 1.0, 1.0, 0.75, 0.5, 0.25, 0.0]
+    assert multipliers(3, 1) == [1.0, 1.0, 0.5, 0.0]  # one warm-up step starts at the full rate
+    assert multipliers(2, 0) == [1.0, 0.5, 0.0]
