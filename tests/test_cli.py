@@ -235,3 +235,40 @@ def test_search_batch_in_process_answers_each_line_with_its_verdict(
     assert [row["verdict"] for row in rows] == [None, None, "code not found"]
     assert [len(row["results"]) for row in rows] == [2, 0, 2]
     assert rows[0]["results"][0]["code"] == "K74.6"
+
+
+def test_map_export_names_targets_from_the_dictionary_the_project_was_suggested_from(
+    tiny_bundle, cache, tmp_path, capsys
+):
+    from core.__main__ import main
+    from core.mapping import MappingProject
+
+    table = tmp_path / "local.csv"
+    table.write_text("code,term\nK74.6,stiff liver\nK35,sore appendix\n", encoding="utf-8")
+    terms = tmp_path / "terms.txt"
+    terms.write_text("hardened liver\n", encoding="utf-8")
+    project = tmp_path / "p.map"
+    assert (
+        main(
+            [
+                "map",
+                str(terms),
+                "--out",
+                str(project),
+                "--dictionary",
+                str(table),
+                "--model",
+                str(tiny_bundle),
+            ]
+        )
+        == 0
+    )
+    mapping = MappingProject(project)
+    mapping.decide(1, status="approved", targets=["K74.6"])
+    mapping.close()
+    exported = tmp_path / "out.csv"
+    assert (
+        main(["map", "export", str(project), "--out", str(exported)]) == 0
+    )  # no --dictionary: the project's
+    text = exported.read_text(encoding="utf-8-sig")
+    assert "stiff liver" in text and "cirrhosis" not in text  # not the bundled KCD-8's name of K74.6
