@@ -130,6 +130,11 @@ def test_latency_queries_are_distinct_and_render_prints_tables():
     )
     queries = latency_queries(names, [DevQuery("당뇨", ("E14",), "ko")], count=200)
     assert len(queries) == len(set(queries)) == 200 and queries[0] == "당뇨"
+    # names cut short, so that they take the dense path: the last word dropped, or a
+    # name of two words or fewer cut to 70 %
+    assert all(q.startswith(("english name ", "한국어 이름 ")) and len(q.split()) == 3 for q in queries[1:])
+    short = Names(["A", "B"], ["간의 섬유증", "충수염"], ["chronic liver fibrosis", "appendicitis"])
+    assert set(latency_queries(short, [], count=4)) == {"chronic liver", "충수"}  # one name a code, ko or en
     row = {t: {"acc1": 1.0, "acc5": 2.0, "mrr10": 1.5, "n": 1} for t in ("ko2en", "en2ko", "mixed")}
     row["dev"] = {"dev": {"by_kind": {"overall": {"acc1": 50.0, "acc5": 75.0, "n": 4}}, "misses": []}}
     text = render(

@@ -235,6 +235,12 @@ def test_search_batch_in_process_answers_each_line_with_its_verdict(
     assert [row["verdict"] for row in rows] == [None, None, "code not found"]
     assert [len(row["results"]) for row in rows] == [2, 0, 2]
     assert rows[0]["results"][0]["code"] == "K74.6"
+    assert main([*args, "--json", "K74.6", "K99.99"]) == 0  # queries given on the command line
+    lines = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert [(line["query"], line["verdict"]) for line in lines] == [
+        ("K74.6", None),
+        ("K99.99", "code not found"),
+    ]
 
 
 def test_map_export_names_targets_from_the_dictionary_the_project_was_suggested_from(
