@@ -252,3 +252,17 @@ def test_shipped_prebuilt_vectors_cover_every_name_the_shipped_search_indexes():
     _, found = load_prebuilt(DEFAULT_MODEL, texts)
     missing = [texts[i] for i in np.flatnonzero(~found)]
     assert len(texts) > 100_000 and not missing, f"{len(missing)} names without vectors, e.g. {missing[:3]}"
+
+
+def test_a_bundle_s_fingerprint_changes_with_its_model_or_its_tokenizer(tiny_bundle):
+    """The index cache is keyed by it: another tokenizer gives other vectors."""
+    import dataclasses
+
+    from core.bundle import read_manifest
+
+    manifest = read_manifest(tiny_bundle)
+    prints = {
+        dataclasses.replace(manifest, files={**manifest.files, name: "0" * 64}).fingerprint()
+        for name in ("model.onnx", "tokenizer.json")
+    }
+    assert len(prints | {manifest.fingerprint()}) == 3
