@@ -526,3 +526,19 @@ def test_learning_rate_warms_up_linearly_then_decays_to_zero():
     assert multipliers(6, 2) == [0.5, 1.0, 1.0, 0.75, 0.5, 0.25, 0.0]
     assert multipliers(3, 1) == [1.0, 1.0, 0.5, 0.0]  # one warm-up step starts at the full rate
     assert multipliers(2, 0) == [1.0, 0.5, 0.0]
+
+
+def test_a_kostom_file_trains_on_its_cuis_and_its_own_codes_where_a_row_has_none(tmp_path):
+    from trainer.config import resolve_config
+    from trainer.train import load_training_dictionary
+
+    path = write_kostom(
+        tmp_path / "kostom.txt",
+        [["H1", "H1", "Liver Cirrhosis", "간경화", "C0023890", ""], ["H2", "H2", "Asthma", "천식", "", ""]],
+    )
+    for own_codes, codes in ((True, {"C0023890", "H2"}), (False, {"C0023890"})):
+        config = resolve_config(
+            preset="tiny", overrides={"dictionary": str(path), "use_kostom_codes": str(own_codes).lower()}
+        )
+        dictionary, is_kcd = load_training_dictionary(config)
+        assert set(dictionary.concepts) == codes and not is_kcd
