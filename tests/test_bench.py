@@ -295,3 +295,16 @@ def test_mutation_sample_is_seeded_reads_mutmut_s_results_and_scores_per_module(
     ]
     low, high = tool.wilson(70, 100)
     assert round(low, 3) == 0.604 and round(high, 3) == 0.781  # the interval of the 100-mutant sample
+
+
+def test_table_vectors_come_from_the_index_and_a_name_it_lacks_is_embedded(small_kcd, tiny_bundle, cache):
+    from core.bench import _table_vectors
+    from core.bundle import Embedder
+    from core.dictionary import load_dictionary
+    from core.search import Searcher
+
+    searcher = Searcher(load_dictionary(small_kcd), Embedder(tiny_bundle), cache=cache)
+    known, unknown = searcher.table.texts[3], "a name no dictionary has"
+    vectors = _table_vectors(searcher, [unknown, known.upper()])  # (looked up normalised)
+    assert np.array_equal(vectors[1], searcher.index.vectors([3])[0])
+    assert np.allclose(vectors[0], searcher.embedder.encode(unknown), atol=1e-6)
