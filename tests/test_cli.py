@@ -185,17 +185,8 @@ def test_core_map_and_map_export_in_process(small_kcd, tiny_bundle, cache, tmp_p
     terms = tmp_path / "terms.txt"
     terms.write_text("간경화\nhepatic fibrosis\n급성 충수염\n", encoding="utf-8")
     project = tmp_path / "terms.map"
-    args = [
-        "map",
-        str(terms),
-        "--out",
-        str(project),
-        "--dictionary",
-        str(small_kcd),
-        "--model",
-        str(tiny_bundle),
-    ]
-    assert main([*args, "-k", "3"]) == 0
+    args = ["map", str(terms), "--out", str(project), "--model", str(tiny_bundle)]
+    assert main([*args, "--dictionary", str(small_kcd), "-k", "3"]) == 0
     (line,) = capsys.readouterr().out.splitlines()  # standard output is the report alone
     report = json.loads(line)
     assert report["project"] == str(project) and report["rows"] == 3 and report["suggested_now"] == 3
@@ -205,7 +196,7 @@ def test_core_map_and_map_export_in_process(small_kcd, tiny_bundle, cache, tmp_p
     mapping.close()
     # continued with another dictionary: the note goes to standard error, the report alone out
     other = kcd_subset(tmp_path / "other.tsv", prefixes=("K74", "K35"))
-    assert main([*args[:4], "--dictionary", str(other), "--model", str(tiny_bundle)]) == 0
+    assert main([*args, "--dictionary", str(other)]) == 0
     out, err = capsys.readouterr()
     assert len(out.splitlines()) == 1 and json.loads(out)["suggested_now"] == 0
     assert "continuing (3 rows)" in err and "note: the dictionary or model changed" in err
