@@ -201,12 +201,13 @@ def speed(searcher: Searcher, queries: Sequence[str]) -> dict:
     }
 
 
-def peak_rss_mb() -> float:
+def peak_rss_mb(status: Path = Path("/proc/self/status")) -> float:
     """This process's peak resident memory. Linux's VmHWM belongs to the process image, while
     ru_maxrss carries the parent's peak across fork + exec (a child started by a benchmark
-    that had built an index would report the benchmark's peak)."""
+    that had built an index would report the benchmark's peak); ru_maxrss only where there is
+    no `status` file (not Linux)."""
     try:
-        for line in Path("/proc/self/status").read_text().splitlines():
+        for line in status.read_text().splitlines():
             if line.startswith("VmHWM:"):
                 return int(line.split()[1]) / 1024
     except OSError:
@@ -389,8 +390,10 @@ def run_benchmark(
                 if build:
                     log("speed: index build from the bundle's prebuilt vectors (a first launch)")
                     started = time.perf_counter()
-                    open_searcher(kcd, model=path, cache=Path(scratch) / "cache", user_synonyms=none)
+                    built = open_searcher(kcd, model=path, cache=Path(scratch) / "cache", user_synonyms=none)
                     result["speed"]["index_build_prebuilt_s"] = time.perf_counter() - started
+                    result["speed"]["index_build_prebuilt_names"] = len(built.table)
+                    del built
                     log(f"speed: index build embedding all {len(searcher.table)} names (no prebuilt vectors)")
                     started = time.perf_counter()
                     open_index(
@@ -504,7 +507,8 @@ def _speed_lines(s: dict) -> list[str]:
         ]
         if "index_build_prebuilt_s" in s:
             lines.append(
-                f"  index build from the bundle's prebuilt vectors: {s['index_build_prebuilt_s']:.1f} s"
+                f"  index build from the bundle's prebuilt vectors ({s.get('index_build_prebuilt_names', '?')} "
+                f"names): {s['index_build_prebuilt_s']:.1f} s"
             )
         if "index_build_embed_s" in s:
             lines.append(

@@ -140,6 +140,29 @@ def test_core_bench_smoke_run_on_a_small_kcd_and_a_missing_query_file(
     }
 
 
+def test_core_bench_build_mode_times_a_first_launch_and_both_index_builds_on_the_given_kcd(
+    small_kcd, tiny_bundle, cache, tmp_path, capsys
+):
+    """The full benchmark (no --no-build): a first launch on an empty cache, the index built
+    from the bundle's vectors and by embedding every name, each over the dictionary measured."""
+    from core.__main__ import main
+    from core.search import open_searcher
+
+    dev = tmp_path / "dev.tsv"
+    dev.write_text("query\taccept\tkind\n급성 충수염\tK35\tko-formal\n", encoding="utf-8")
+    args = ["bench", "--kcd", str(small_kcd), "--model", str(tiny_bundle), "--results", str(tmp_path)]
+    args += ["--dev-queries", str(dev), "--longtail-queries", str(dev), "--speed-only"]
+    assert main([*args, "--name", "built"]) == 0
+    speed = json.loads((tmp_path / "built.json").read_text())["speed"]
+    names = len(open_searcher(small_kcd, model=tiny_bundle, user_synonyms=tmp_path / "none.tsv").table)
+    assert speed["index_build_names"] == speed["index_build_prebuilt_names"] == names
+    for key in ("first_launch_s", "first_launch_peak_rss_mb", "index_build_prebuilt_s"):
+        assert speed[key] > 0, key
+    assert speed["index_build_embed_s"] > 0
+    out = capsys.readouterr().out
+    assert f"prebuilt vectors ({names} names)" in out and f"embedding all {names} names" in out
+
+
 def test_search_table_has_a_header_for_every_column_and_aligns_hangul(small_kcd, tiny_bundle, cache, capsys):
     """The table's header named no level column (so every name sat under the wrong heading),
     and a Hangul syllable, two columns wide in a terminal, was padded as one."""
@@ -269,3 +292,47 @@ def test_map_export_names_targets_from_the_dictionary_the_project_was_suggested_
     )  # no --dictionary: the project's
     text = exported.read_text(encoding="utf-8-sig")
     assert "stiff liver" in text and "cirrhosis" not in text  # not the bundled KCD-8's name of K74.6
+
+
+def test_verbose_flag_sets_the_log_level(tmp_path, capsys, monkeypatch):
+    """`-v` shows the INFO lines (what is loaded, cached, built); without it, warnings only.
+    pytest's own handlers keep `basicConfig` from acting, so the root starts bare here."""
+    import logging
+
+    from core.__main__ import main
+
+    missing = ["map", str(tmp_path / "none.csv"), "--out", str(tmp_path / "x.map")]
+    for flags, level in ((["-v"], logging.INFO), ([], logging.WARNING)):
+        monkeypatch.setattr(logging.root, "handlers", [])
+        monkeypatch.setattr(logging.root, "level", logging.ERROR)
+        assert main([*flags, *missing]) == 2
+        assert logging.root.level == level, flags
+    capsys.readouterr()
+
+
+def test_map_export_reads_the_dictionary_in_the_format_forced_at_map(tiny_bundle, cache, tmp_path, capsys):
+    """A KOSTOM file named .tsv is detected as a code/term table: `map --format kostom` reads
+    it right, and `map export` (no --format) must read it the same way, not detect it again."""
+    from core.__main__ import main
+    from core.dictionary import detect_format, load_dictionary
+    from core.mapping import MappingProject
+    from tests.fuzzing import KOSTOM_HEADER
+
+    kostom = tmp_path / "local.tsv"
+    rows = "H1\tH1\tStiff Liver\t굳은 간\tC0023890\tK74.6\nH2\tH2\tSore Appendix\t아픈 맹장\t\tK35\n"
+    kostom.write_bytes((KOSTOM_HEADER + rows).encode("cp949"))
+    assert detect_format(kostom) == "table"
+    terms = tmp_path / "terms.txt"
+    terms.write_text("hardened liver\n", encoding="utf-8")
+    project = tmp_path / "p.map"
+    args = ["map", str(terms), "--out", str(project), "--dictionary", str(kostom), "--format", "kostom"]
+    assert main([*args, "--model", str(tiny_bundle)]) == 0
+    mapping = MappingProject(project)
+    (row,) = mapping.rows()
+    target = row.suggestions[0].code
+    mapping.decide(row.id, status="approved", targets=[target])
+    mapping.close()
+    exported = tmp_path / "out.csv"
+    assert main(["map", "export", str(project), "--out", str(exported)]) == 0, capsys.readouterr().err
+    name = load_dictionary(kostom, "kostom").concepts[target].name("en")
+    assert name in ("Stiff Liver", "Sore Appendix") and name in exported.read_text(encoding="utf-8-sig")
