@@ -141,6 +141,16 @@ def test_latency_queries_are_distinct_and_render_prints_tables():
         {"name": "t", "machine": {"cpu": "cpu", "cores": 2}, "quality": {"model": row}, "speed": {}}
     )
     assert "ko2en" in text and "overall" in text
+    # a kind that one row lacks (a baseline run on another query file) shows a dash, aligned
+    other = {**row, "dev": {"dev": {"by_kind": {"typo": {"acc1": 25.0, "acc5": 50.0, "n": 4}}}}}
+    lines = render(
+        {"name": "t", "machine": {"cpu": "cpu", "cores": 2}, "quality": {"model": row, "zero": other}}
+    ).splitlines()
+    header = lines.index(f"{'model':<24}{'typo':>15}{'overall':>15}")
+    assert lines[header + 1 : header + 3] == [
+        f"{'model':<24}{'-':>15}{50.0:>9.1f}{75.0:>6.1f}",
+        f"{'zero':<24}{25.0:>9.1f}{50.0:>6.1f}{'-':>15}",
+    ]
 
 
 def test_the_linking_table_aligns_its_columns_and_marks_a_task_a_row_lacks():
@@ -308,3 +318,16 @@ def test_table_vectors_come_from_the_index_and_a_name_it_lacks_is_embedded(small
     vectors = _table_vectors(searcher, [unknown, known.upper()])  # (looked up normalised)
     assert np.array_equal(vectors[1], searcher.index.vectors([3])[0])
     assert np.allclose(vectors[0], searcher.embedder.encode(unknown), atol=1e-6)
+
+
+def test_peak_rss_is_the_process_image_s_high_water_mark_and_ru_maxrss_without_proc(tmp_path):
+    import resource
+
+    from core.bench import peak_rss_mb
+
+    status = tmp_path / "status"
+    status.write_text("Name:\tpython\nVmPeak:\t 9999999 kB\nVmHWM:\t  524288 kB\nVmRSS:\t 1024 kB\n")
+    assert peak_rss_mb(status) == 512.0
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    fallback = peak_rss_mb(tmp_path / "absent")
+    assert before <= fallback <= resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
