@@ -266,3 +266,26 @@ def test_a_bundle_s_fingerprint_changes_with_its_model_or_its_tokenizer(tiny_bun
         for name in ("model.onnx", "tokenizer.json")
     }
     assert len(prints | {manifest.fingerprint()}) == 3
+
+
+def test_export_writes_tokenizer_json_for_a_checkpoint_that_has_only_a_vocabulary(tiny_checkpoint, tmp_path):
+    """A checkpoint saved with a slow tokenizer (vocab.txt, no tokenizer.json): the bundle gets
+    the fast tokenizer converted from it, which encodes as the checkpoint's own does."""
+    pytest.importorskip("torch")
+    from tokenizers import Tokenizer
+    from transformers import AutoTokenizer
+
+    from export.onnx_export import _save_tokenizer
+
+    vocab = Tokenizer.from_file(str(tiny_checkpoint / "tokenizer.json")).get_vocab()
+    slow = tmp_path / "slow"
+    slow.mkdir()
+    (slow / "vocab.txt").write_text("\n".join(sorted(vocab, key=vocab.get)) + "\n", encoding="utf-8")
+    (slow / "tokenizer_config.json").write_text(
+        json.dumps({"tokenizer_class": "BertTokenizer", "strip_accents": False})
+    )
+    _save_tokenizer(slow, tmp_path / "tokenizer.json")
+    saved = Tokenizer.from_file(str(tmp_path / "tokenizer.json"))
+    text = "간의 기타 및 상세불명의 경변증 liver"
+    expected = AutoTokenizer.from_pretrained(str(slow), local_files_only=True)(text)["input_ids"]
+    assert saved.encode(text).ids == expected and len(expected) > 3 and vocab["[UNK]"] not in expected

@@ -928,3 +928,31 @@ def test_the_searched_names_are_the_kcd8_s_with_each_list_unless_switched_off(sm
     assert bank <= without_curated and "curated" not in without_curated
     assert "curated" in without_bank and not bank & without_bank
     assert sources(small_kcd) <= {"dictionary", "context"}  # a subset: no list joins it
+
+
+def test_the_bundled_kcd8_s_searcher_gets_the_bank_s_translation_pairs_and_no_other(
+    small_kcd, tiny_bundle, cache, tmp_path, monkeypatch
+):
+    """The bank's unattached Korean–English pairs translate the words of code-mixed queries
+    for the bundled KCD-8 only: not without the bank, not for another dictionary. (The assets'
+    paths point at small files here, so no full KCD-8 is indexed.)"""
+    import shutil
+
+    import assets
+    from core.search import open_searcher
+
+    kcd = tmp_path / "kcd8.tsv"
+    shutil.copy(small_kcd, kcd)
+    pairs = tmp_path / "translations.tsv"
+    pairs.write_text("ko\ten\n섬모\tcilium\n", encoding="utf-8")
+    empty = tmp_path / "empty.tsv"
+    empty.write_text("", encoding="utf-8")
+    for name, path in [("KCD8", kcd), ("BANK_TRANSLATIONS", pairs), ("BANK", empty)]:
+        monkeypatch.setattr(assets, name, path)
+    for name in ("CURATED_SYNONYMS", "ABBREVIATIONS", "BANK_ABBREVIATIONS"):
+        monkeypatch.setattr(assets, name, empty)
+    none = tmp_path / "none.tsv"
+    bundled = open_searcher(model=tiny_bundle, user_synonyms=none)
+    assert bundled.translations.ko_en["섬모"] == "cilium" and bundled.translations.en_ko["cilium"] == "섬모"
+    assert "섬모" not in open_searcher(model=tiny_bundle, user_synonyms=none, bank=False).translations.ko_en
+    assert "섬모" not in open_searcher(small_kcd, model=tiny_bundle, user_synonyms=none).translations.ko_en
