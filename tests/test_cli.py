@@ -91,6 +91,7 @@ def test_core_bench_smoke_run_on_a_small_kcd_and_a_missing_query_file(
     from core.__main__ import main
     from core.bench import bundle_digest
     from core.dictionary import load_dictionary
+    from core.search import TermTable, load_searched
 
     dev, longtail = tmp_path / "dev.tsv", tmp_path / "longtail.tsv"
     dev.write_text(
@@ -129,37 +130,22 @@ def test_core_bench_smoke_run_on_a_small_kcd_and_a_missing_query_file(
         in capsys.readouterr().err
     )
     assert not (tmp_path / "broken.json").exists()
-    # a default query file that is not there (a user's machine without ../shared) is skipped, and said
+    # a default query file that is not there (a user's machine without ../shared) is skipped, and said;
+    # in build mode (no --no-build) a first launch on an empty cache is timed, and the index
+    # built from the bundle's vectors and by embedding every name, each over the KCD measured
     monkeypatch.setattr("core.bench.LONGTAIL_QUERIES", tmp_path / "absent.tsv")
     dev.write_text("query\taccept\tkind\n급성 충수염\tK35\tko-formal\n", encoding="utf-8")
-    without = [a for a in common if a not in ("--longtail-queries", str(longtail))]
+    without = [a for a in common if a not in ("--longtail-queries", str(longtail), "--no-build")]
     assert main([*without, "--name", "partial", "--speed-only"]) == 0
-    assert f"longtail: {tmp_path / 'absent.tsv'} not found, skipped" in capsys.readouterr().err
-    assert json.loads((tmp_path / "partial.json").read_text())["dev_skipped"] == {
-        "longtail": str(tmp_path / "absent.tsv")
-    }
-
-
-def test_core_bench_build_mode_times_a_first_launch_and_both_index_builds_on_the_given_kcd(
-    small_kcd, tiny_bundle, cache, tmp_path, capsys
-):
-    """The full benchmark (no --no-build): a first launch on an empty cache, the index built
-    from the bundle's vectors and by embedding every name, each over the dictionary measured."""
-    from core.__main__ import main
-    from core.search import open_searcher
-
-    dev = tmp_path / "dev.tsv"
-    dev.write_text("query\taccept\tkind\n급성 충수염\tK35\tko-formal\n", encoding="utf-8")
-    args = ["bench", "--kcd", str(small_kcd), "--model", str(tiny_bundle), "--results", str(tmp_path)]
-    args += ["--dev-queries", str(dev), "--longtail-queries", str(dev), "--speed-only"]
-    assert main([*args, "--name", "built"]) == 0
-    speed = json.loads((tmp_path / "built.json").read_text())["speed"]
-    names = len(open_searcher(small_kcd, model=tiny_bundle, user_synonyms=tmp_path / "none.tsv").table)
+    out, err = capsys.readouterr()
+    assert f"longtail: {tmp_path / 'absent.tsv'} not found, skipped" in err
+    partial = json.loads((tmp_path / "partial.json").read_text())
+    assert partial["dev_skipped"] == {"longtail": str(tmp_path / "absent.tsv")}
+    speed, names = partial["speed"], len(TermTable(list(load_searched(small_kcd).terms())))
     assert speed["index_build_names"] == speed["index_build_prebuilt_names"] == names
     for key in ("first_launch_s", "first_launch_peak_rss_mb", "index_build_prebuilt_s"):
         assert speed[key] > 0, key
     assert speed["index_build_embed_s"] > 0
-    out = capsys.readouterr().out
     assert f"prebuilt vectors ({names} names)" in out and f"embedding all {names} names" in out
 
 
