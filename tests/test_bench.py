@@ -236,6 +236,24 @@ def test_heldout_tool_reads_stored_vectors_and_embeds_the_rest(small_kcd, tiny_b
         "mixed": (100.0, 100.0),
     }
 
+    # --dev: the dev sets through the product's search over the same dictionary, as scored directly
+    from core.bench import dev_sets_accuracy, read_dev_sets
+    from core.search import open_searcher
+
+    dev, longtail = tmp_path / "dev.tsv", tmp_path / "longtail.tsv"
+    dev.write_text("query\taccept\tkind\n간경변증\tK74\tko-formal\nK35\tK35\tcode\n", encoding="utf-8")
+    longtail.write_text("query\taccept\tkind\nliver fibrosis\tK74\ten\n", encoding="utf-8")
+    files = ["--dev-queries", str(dev), "--longtail-queries", str(longtail)]
+    assert tool.main([str(bundle), "--kcd", str(small_kcd), "--out", str(out), "--dev", *files]) == 0
+    scored = json.loads(out.read_text())["dev"][str(bundle)]
+    sets = read_dev_sets({"dev": dev, "longtail": longtail}, curated=set(), imported=set())
+    searcher = open_searcher(small_kcd, model=bundle, user_synonyms=tmp_path / "none.tsv", cache=tmp_path)
+    direct = dev_sets_accuracy(sets, searcher)
+    assert scored["dev"]["by_kind"]["overall"] == direct["dev"]["by_kind"]["overall"]
+    assert scored["longtail"]["by_kind"]["overall"] == direct["longtail"]["by_kind"]["overall"]
+    assert scored["dev"]["by_kind"]["code"]["acc1"] == 100.0  # a code finds itself
+    assert [set_name for set_name in scored] == ["dev", "longtail"]
+
 
 def test_machine_records_this_checkout_s_commit_its_state_and_the_cpu():
     """A results file's provenance: the commit, whether the tree was dirty, the CPU model."""
