@@ -146,6 +146,18 @@ def test_latency_queries_are_distinct_and_render_prints_tables():
     lines = render(
         {"name": "t", "machine": {"cpu": "cpu", "cores": 2}, "quality": {"model": row, "zero": other}}
     ).splitlines()
+    confidence = {
+        "nonsense": {"no_good_match": 0.966, "n": 10000},
+        "dev": {"above_low": 1.0, "right_at_1": 40},
+        "longtail": {"above_low": None, "right_at_1": 0},
+    }
+    text = render(
+        {"name": "t", "machine": {"cpu": "cpu", "cores": 2}, "quality": {}, "confidence": confidence}
+    )
+    assert text.splitlines()[-2:] == [
+        "Confidence: 'no good match' for 96.6 % of 10000 random strings",
+        "  dev: 100.0 % of 40 right answers at rank 1 above 'low'",
+    ]
     header = lines.index(f"{'model':<24}{'typo':>15}{'overall':>15}")
     assert lines[header + 1 : header + 3] == [
         f"{'model':<24}{'-':>15}{50.0:>9.1f}{75.0:>6.1f}",

@@ -235,6 +235,11 @@ def test_search_batch_in_process_answers_each_line_with_its_verdict(
     assert [row["verdict"] for row in rows] == [None, None, "code not found"]
     assert [len(row["results"]) for row in rows] == [2, 0, 2]
     assert rows[0]["results"][0]["code"] == "K74.6"
+    batch.write_text("간경화\nliver cirrhosis\n", encoding="utf-8")
+    assert main([*args, "-k", "5", "--within", "I10-I25", "--batch", str(batch)]) == 0
+    rows = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    codes = [hit["code"] for row in rows for hit in row["results"]]
+    assert codes and all(code[:3] in ("I10", "I21") for code in codes)  # none of K74's, for either
     assert main([*args, "--json", "K74.6", "K99.99"]) == 0  # queries given on the command line
     lines = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
     assert [(line["query"], line["verdict"]) for line in lines] == [

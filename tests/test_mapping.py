@@ -436,7 +436,18 @@ def test_exports_csv_stcm_usagi_and_previous_mapping(project, tmp_path, small_kc
     assert export_csv(mapping, tmp_path / "out.csv", names=names) == 4
     with open(tmp_path / "out.csv", encoding="utf-8-sig", newline="") as handle:
         table = list(csv.reader(handle))
-    assert table[0][:3] == ["code", "term", "count"] and "status" in table[0]
+    assert table[0] == ["code", "term", "count"] + [
+        "mapped_code",
+        "mapped_name_ko",
+        "mapped_name_en",
+        "status",
+        "equivalence",
+        "comment",
+        "reviewer",
+        "suggested_code",
+        "suggested_score",
+        "suggested_confidence",
+    ]
     assert table[1][:3] == ["L1", "간경화", "120"]
     column = {name: i for i, name in enumerate(table[0])}
     assert table[2][column["mapped_code"]] == "K74.6 | K70.3" and table[3][column["status"]] == "ignored"

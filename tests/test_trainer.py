@@ -149,6 +149,9 @@ def test_pairs_follow_the_reference_rules(tmp_path):
     write_pairs(pairs, tmp_path / "pairs.tsv")
     assert (tmp_path / "pairs.tsv").read_text().startswith("sent0\tsent1\tlabel\n")
     assert read_pairs(tmp_path / "pairs.tsv") == pairs
+    # a pair file with a column of its own (a note, a source) reads as the three it needs
+    (tmp_path / "noted.tsv").write_text("sent0\tsent1\tlabel\tnote\n간경화\tliver cirrhosis\tK74.6\tx\n")
+    assert read_pairs(tmp_path / "noted.tsv") == [Pair("간경화", "liver cirrhosis", "K74.6")]
 
 
 def test_translation_pairs_are_normalised_deduplicated_and_never_excluded_texts():
