@@ -24,7 +24,14 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from assets import CURATED_SYNONYMS, KCD8  # noqa: E402
-from core.bench import DEV_QUERIES, LONGTAIL_QUERIES, bundle_digest, dev_sets_accuracy, machine, read_dev_sets  # noqa: E402
+from core.bench import (  # noqa: E402
+    DEV_QUERIES,
+    LONGTAIL_QUERIES,
+    bundle_digest,
+    dev_sets_accuracy,
+    machine,
+    read_dev_sets,
+)
 from core.bundle import Embedder  # noqa: E402
 from core.dictionary import load_dictionary, read_synonyms  # noqa: E402
 from core.evaluation import Names, evaluate_linking, format_table  # noqa: E402
