@@ -10,6 +10,10 @@ score them from that file.
     python bench/mutation_sample.py --size 100 > sample.txt     # draw the sample
     mutmut run $(cat sample.txt)                                # run it
     python bench/mutation_sample.py --score --names sample.txt  # its score, per module
+
+mutmut keeps a mutant's result from an earlier run (another sample's, a partial run, older
+tests): `--reset --names sample.txt` clears the named mutants' results first, so that the
+next `mutmut run` runs each of them against today's tests.
 """
 
 from __future__ import annotations
@@ -31,6 +35,20 @@ def mutant_results(mutants: Path = MUTANTS) -> dict[str, int | None]:
     for meta in sorted(mutants.rglob("*.meta")):
         results.update(json.loads(meta.read_text(encoding="utf-8"))["exit_code_by_key"])
     return results
+
+
+def reset(names: set[str], mutants: Path = MUTANTS) -> int:
+    """Clear the results of the named mutants in mutmut's `.meta` files (mutmut then runs them
+    again); returns how many were cleared."""
+    cleared = 0
+    for meta in sorted(mutants.rglob("*.meta")):
+        data = json.loads(meta.read_text(encoding="utf-8"))
+        hit = names & data["exit_code_by_key"].keys()
+        if hit:
+            data["exit_code_by_key"].update(dict.fromkeys(hit))
+            meta.write_text(json.dumps(data), encoding="utf-8")
+            cleared += len(hit)
+    return cleared
 
 
 def sample(names: list[str], size: int, seed: int) -> list[str]:
@@ -76,10 +94,16 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=20)
     parser.add_argument("--score", action="store_true", help="the sample's score instead of its names")
     parser.add_argument("--names", help="score the mutants named in this file (one a line), not a new draw")
+    parser.add_argument("--reset", action="store_true", help="clear the --names mutants' earlier results")
     args = parser.parse_args()
     results = mutant_results()
     if not results:
         raise SystemExit(f"{MUTANTS}: no mutants generated yet (run mutmut once)")
+    if args.reset:
+        if not args.names:
+            raise SystemExit("--reset needs --names FILE")
+        print(f"cleared {reset(set(Path(args.names).read_text(encoding='utf-8').split()))} results")
+        return
     if args.names:
         chosen = Path(args.names).read_text(encoding="utf-8").split()
         results = {name: results.get(name) for name in chosen}  # one no longer generated: not run

@@ -335,6 +335,10 @@ def test_mutation_sample_is_seeded_reads_mutmut_s_results_and_scores_per_module(
     ]
     low, high = tool.wilson(70, 100)
     assert round(low, 3) == 0.604 and round(high, 3) == 0.781  # the interval of the 100-mutant sample
+    # an earlier run's results cleared for the named mutants alone: mutmut runs them again
+    assert tool.reset({"core.a.x_f__mutmut_6", "core.b.x_g__mutmut_1", "core.c.gone"}, tmp_path) == 2
+    again = tool.mutant_results(tmp_path)
+    assert again == {**results, "core.a.x_f__mutmut_6": None, "core.b.x_g__mutmut_1": None}
 
 
 def test_table_vectors_come_from_the_index_and_a_name_it_lacks_is_embedded(small_kcd, tiny_bundle, cache):
