@@ -99,13 +99,14 @@ def main() -> None:
     results = mutant_results()
     if not results:
         raise SystemExit(f"{MUTANTS}: no mutants generated yet (run mutmut once)")
+    named = Path(args.names).read_text(encoding="utf-8").split() if args.names else None
     if args.reset:
-        if not args.names:
+        if named is None:
             raise SystemExit("--reset needs --names FILE")
-        print(f"cleared {reset(set(Path(args.names).read_text(encoding='utf-8').split()))} results")
+        print(f"cleared {reset(set(named))} results")
         return
-    if args.names:
-        chosen = Path(args.names).read_text(encoding="utf-8").split()
+    if named is not None:
+        chosen = named
         results = {name: results.get(name) for name in chosen}  # one no longer generated: not run
     else:
         chosen = sample(list(results), args.size, args.seed)
