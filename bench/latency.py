@@ -15,20 +15,17 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from assets import KCD8  # noqa: E402
-from core.bench import latency_queries, read_dev_sets, speed  # noqa: E402
+from core.bench import DEV_QUERIES, LONGTAIL_QUERIES, latency_queries, read_dev_sets, speed  # noqa: E402
 from core.dictionary import load_dictionary  # noqa: E402
 from core.evaluation import Names  # noqa: E402
 from core.search import open_searcher  # noqa: E402
-
-DATA = ROOT.parent / "shared" / "data"
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--repeat", type=int, default=2)
     args = parser.parse_args()
-    files = {"dev": DATA / "dev_queries.tsv", "longtail": DATA / "dev_queries_longtail.tsv"}
-    dev = read_dev_sets(files, curated=set(), imported=set())
+    dev = read_dev_sets({"dev": DEV_QUERIES, "longtail": LONGTAIL_QUERIES}, curated=set(), imported=set())
     queries = latency_queries(Names.from_dictionary(load_dictionary(KCD8)), dev["dev"] + dev["longtail"])
     searcher = open_searcher()
     for _ in range(args.repeat):

@@ -18,7 +18,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from assets import CURATED_SYNONYMS  # noqa: E402
-from core.bench import dev_sets_accuracy, read_dev_sets  # noqa: E402
+from core.bench import DEV_QUERIES, LONGTAIL_QUERIES, dev_sets_accuracy, read_dev_sets  # noqa: E402
 from core.dictionary import read_synonyms  # noqa: E402
 from core.text import compact  # noqa: E402
 from trainer.config import resolve_config  # noqa: E402
@@ -26,19 +26,28 @@ from trainer.release import export_release_bundle  # noqa: E402
 from trainer.train import base_checkpoint  # noqa: E402
 from trainer.wise import interpolate_checkpoints  # noqa: E402
 
-SHARED = ROOT.parent / "shared" / "data"
-
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("run_dir", type=Path)
     parser.add_argument("--alpha", type=float, action="append", required=True)
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "wise-sweep.json")
+    parser.add_argument(
+        "--base",
+        type=Path,
+        help="the checkpoint to average with (default: the one the run started from; a run "
+        "continued from a trained checkpoint names the base that one started from)",
+    )
     args = parser.parse_args(argv)
 
     config = resolve_config(saved=args.run_dir / "train_config.json")
-    base = base_checkpoint(config)
+    base = args.base or base_checkpoint(config)
     results = json.loads(args.out.read_text()) if args.out.is_file() else {}
+    dev_sets = read_dev_sets(
+        {"dev": DEV_QUERIES, "longtail": LONGTAIL_QUERIES},
+        curated={compact(term) for _, term in read_synonyms(CURATED_SYNONYMS)},
+        imported=set(),
+    )
     for alpha in args.alpha:
         started = time.perf_counter()
         checkpoint = interpolate_checkpoints(
@@ -48,14 +57,10 @@ def main(argv: list[str] | None = None) -> int:
         manifest, searcher = export_release_bundle(
             checkpoint, bundle, max_length=config.max_length, scratch=args.run_dir
         )
-        dev_sets = read_dev_sets(
-            {"dev": SHARED / "dev_queries.tsv", "longtail": SHARED / "dev_queries_longtail.tsv"},
-            curated={compact(term) for _, term in read_synonyms(CURATED_SYNONYMS)},
-            imported=set(),
-        )
         scores = dev_sets_accuracy(dev_sets, searcher)
         results[f"{alpha:g}"] = {
             "run": str(args.run_dir),
+            "base": str(base),
             "parity": manifest.parity,
             "dev": scores["dev"]["by_kind"]["overall"],
             "longtail": scores["longtail"]["by_kind"],

@@ -10,6 +10,7 @@ Layout of a bundle directory::
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import os
@@ -161,7 +162,7 @@ class Embedder:
     def fingerprint(self) -> str:
         return self.manifest.fingerprint()
 
-    @property
+    @functools.cached_property
     def overhead_tokens(self) -> int:
         """Tokens every input carries besides its text (the prefix, start and end markers)."""
         return len(self.tokenizer.encode(self.manifest.prefix).ids)

@@ -490,24 +490,22 @@ class Searcher:
 
     def _calibrated(self, query: str, hits: list[Hit]) -> list[Hit]:
         """Each hit with its margin and calibrated confidence (when the bundle has a calibration)."""
-        hits = [dataclasses.replace(h, margin=m) for h, m in zip(hits, margins([h.score for h in hits]))]
+        leads = margins([h.score for h in hits])
         if self.calibration is None or not hits:
-            return hits
+            return [dataclasses.replace(h, margin=m) for h, m in zip(hits, leads)]
         shape = query_shape(query, self.embedder)
         # a text that names concepts of n categories (당뇨: diabetes and glycosuria) leaves open
         # which one is meant: each exact match gets 1 / n, never "no good match"
         categories = len({hit.code[:3] for hit in hits if hit.match == "exact"})
         out = []
-        for hit in hits:
+        for hit, margin in zip(hits, leads):
             if hit.match == "code":
                 p = 1.0
             elif hit.match == "exact":
                 p = max(1.0 / categories, self.calibration.none_below)
             else:
-                p = self.calibration.probability(
-                    features(hit.score, hit.margin, hit.dense, hit.lexical, shape)
-                )
-            out.append(dataclasses.replace(hit, confidence=p, level=self.calibration.level(p)))
+                p = self.calibration.probability(features(hit.score, margin, hit.dense, hit.lexical, shape))
+            out.append(dataclasses.replace(hit, margin=margin, confidence=p, level=self.calibration.level(p)))
         return out
 
     def verdict(self, query: str, hits: Sequence[Hit]) -> str | None:
