@@ -293,6 +293,25 @@ def test_resume_matches_an_uninterrupted_run(tiny_run):
         assert torch.allclose(a[key], b[key], atol=1e-5), key
 
 
+def test_redraw_trains_each_epoch_on_its_own_draw_of_pairs_in_as_many_steps(tiny_run):
+    """`redraw`: two epochs are the first epoch's pairs, then a second draw (other names of the
+    concepts that have more pairs than `max_pairs`), in one pass of two epochs' steps."""
+    from trainer.pairs import read_pairs
+    from trainer.train import train
+
+    runs = {}
+    for name, redraw in (("same", "false"), ("redrawn", "true")):
+        config = tiny_run(name, epochs="2", max_steps="0", max_pairs="2", eval_every="0", redraw=redraw)
+        result = train(config, progress=False, stop_after=1)
+        state = json.loads((result.output / "last" / "trainer_state.json").read_text())
+        runs[name] = read_pairs(result.output / "train_pairs.tsv"), state["total"]
+    (once, total_once), (twice, total_twice) = runs["same"], runs["redrawn"]
+    first, second = twice[: len(once)], twice[len(once) :]
+    assert first == once and second and set(second) != set(once)
+    assert {p.label for p in second} <= {p.label for p in once}  # the same concepts, other pairs
+    assert abs(total_twice - total_once) <= 1 and total_once > 1
+
+
 def test_layers_option_keeps_the_first_layers(tiny_run):
     from encoder.model import SentenceEncoder
     from trainer.train import train

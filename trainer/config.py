@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -30,6 +31,10 @@ class TrainConfig:
     `bank` the open synonym bank (assets/bank.tsv.gz); `translations` mixes in that many of the
     bank's unattached Korean–English term pairs (keeps the base's general vocabulary), and
     `typos` adds that fraction of noisy-name pairs (jamo and letter slips, spacing).
+    With `redraw`, each epoch trains on its own draw of pairs (a concept's at most `max_pairs`
+    pairs, the translations and the slips drawn with seed, seed + 1, ...), so that a second
+    epoch meets other names of a concept instead of the same pairs again; the run takes one
+    pass over the draws, as many steps as `epochs` epochs.
     `freeze_layers` keeps the embeddings and the first N transformer layers fixed.
     `batching` is `random`, `siblings` (each batch holds neighbouring codes of one
     3-character category, hard negatives for each other) or `half-siblings` (half of each
@@ -49,6 +54,7 @@ class TrainConfig:
     bank: bool = False
     translations: int = 0
     typos: float = 0.0
+    redraw: bool = False
     output: str = "runs/default"
     pooling: str | None = None
     prefix: str | None = None
@@ -121,6 +127,11 @@ class TrainConfig:
         object.__setattr__(self, "head", tuple(int(h) for h in self.head))
         object.__setattr__(self, "add_tokens", tuple(self.add_tokens))
         self.loss_config()  # validates the overrides
+
+    @property
+    def draws(self) -> int:
+        """How many draws of training pairs the run trains on: one per epoch with `redraw`."""
+        return math.ceil(self.epochs) if self.redraw and not self.max_steps else 1
 
     def loss_config(self) -> LossConfig:
         overrides = {

@@ -10,7 +10,7 @@ import re
 import signal
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -434,6 +434,9 @@ def prepare(config: TrainConfig, *, resume: bool) -> Run:
     dictionary, is_kcd = load_training_dictionary(config)
     rule = split_rule(is_kcd)
     train_pairs, eval_pairs = training_pairs(config, dictionary, rule, is_kcd=is_kcd)
+    for draw in range(1, config.draws):  # each later epoch's own pairs (`redraw`)
+        again = replace(config, seed=config.seed + draw)
+        train_pairs += training_pairs(again, dictionary, rule, is_kcd=is_kcd)[0]
     recorded_pairs = output / "train_pairs.tsv"
     if resume and recorded_pairs.is_file():  # the pairs the run started with, whatever changed since
         train_pairs = read_pairs(recorded_pairs)
@@ -554,7 +557,7 @@ def train(
     if config.compile:
         forward = torch.compile(forward)
 
-    total = config.max_steps or math.ceil(run.batches.per_epoch * config.epochs)
+    total = config.max_steps or math.ceil(run.batches.per_epoch * config.epochs / config.draws)
     params = [p for p in model.parameters() if p.requires_grad]
     fused = device.type == "cuda" if config.fused_adamw is None else config.fused_adamw
     optimizer = torch.optim.AdamW(params, lr=config.lr, weight_decay=config.weight_decay, fused=fused)
