@@ -34,7 +34,7 @@ class TrainConfig:
     With `redraw`, each epoch trains on its own draw of pairs (a concept's at most `max_pairs`
     pairs, the translations and the slips drawn with seed, seed + 1, ...), so that a second
     epoch meets other names of a concept instead of the same pairs again; the run takes one
-    pass over the draws, as many steps as `epochs` epochs.
+    pass over the draws, as many steps as `epochs` epochs (with `max_steps`, one draw).
     `freeze_layers` keeps the embeddings and the first N transformer layers fixed.
     `batching` is `random`, `siblings` (each batch holds neighbouring codes of one
     3-character category, hard negatives for each other) or `half-siblings` (half of each
