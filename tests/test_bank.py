@@ -59,7 +59,7 @@ def test_a_neoplasm_subcode_named_by_its_site_lends_that_name_to_no_term_pair(tm
     """KCD-8 names C76.2 "Abdomen" (under "Malignant neoplasm of other and ill-defined sites"):
     a site, not the concept. Term pairs that name the abdomen (or, in the term table's noise,
     "배" = "bacterium") must not attach to the cancer through it; a subcode whose own name is a
-    disease (H53.2 "Diplopia" under "Visual disturbances") still lends it."""
+    disease (N48.3 "Priapism" under "Other disorders of penis") still lends it."""
     from trainer.bank import _Names
 
     path = tmp_path / "kcd.tsv"
@@ -67,14 +67,14 @@ def test_a_neoplasm_subcode_named_by_its_site_lends_that_name_to_no_term_pair(tm
         "kcd\tko\ten\n"
         "C76\t기타 및 부위불명의 악성 신생물\tMalignant neoplasm of other and ill-defined sites\n"
         "C76.2\t복부\tAbdomen\n"
-        "H53\t시각장애\tVisual disturbances\n"
-        "H53.2\t복시\tDiplopia\n",
+        "N48\t음경의 기타 장애\tOther disorders of penis\n"
+        "N48.3\t지속발기\tPriapism\n",
         encoding="utf-8",
     )
     names = _Names(load_dictionary(path))
     assert names.get("abdomen") == set() and names.get("복부") == set()
     assert names.get("Malignant neoplasm of other and ill-defined sites - Abdomen") == {"C76.2"}
-    assert names.get("diplopia") == {"H53.2"} and names.get("복시") == {"H53.2"}
+    assert names.get("priapism") == {"N48.3"} and names.get("지속발기") == {"N48.3"}
 
 
 def test_built_bank_attaches_each_source_to_real_concepts(small_kcd):
