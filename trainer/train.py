@@ -434,12 +434,13 @@ def prepare(config: TrainConfig, *, resume: bool) -> Run:
     dictionary, is_kcd = load_training_dictionary(config)
     rule = split_rule(is_kcd)
     train_pairs, eval_pairs = training_pairs(config, dictionary, rule, is_kcd=is_kcd)
-    for draw in range(1, config.draws):  # each later epoch's own pairs (`redraw`)
-        again = replace(config, seed=config.seed + draw)
-        train_pairs += training_pairs(again, dictionary, rule, is_kcd=is_kcd)[0]
     recorded_pairs = output / "train_pairs.tsv"
     if resume and recorded_pairs.is_file():  # the pairs the run started with, whatever changed since
         train_pairs = read_pairs(recorded_pairs)
+    else:
+        for draw in range(1, config.draws):  # each later epoch's own pairs (`redraw`)
+            again = replace(config, seed=config.seed + draw)
+            train_pairs += training_pairs(again, dictionary, rule, is_kcd=is_kcd)[0]
     if not train_pairs:
         raise ValueError(f"{config.dictionary}: no training pairs (does every concept have one term?)")
     if dist.main:
