@@ -23,22 +23,23 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from assets import CURATED_SYNONYMS, KCD8  # noqa: E402
+from assets import KCD8  # noqa: E402
 from core.bench import (  # noqa: E402
     DEV_QUERIES,
     LONGTAIL_QUERIES,
     bundle_digest,
+    curated_keys,
     dev_sets_accuracy,
     machine,
     read_dev_sets,
 )
 from core.bundle import Embedder  # noqa: E402
-from core.dictionary import load_dictionary, read_synonyms  # noqa: E402
+from core.dictionary import load_dictionary  # noqa: E402
 from core.evaluation import Names, evaluate_linking, format_table  # noqa: E402
 from core.fsutil import write_atomic  # noqa: E402
 from core.index import PREBUILT, VectorStore  # noqa: E402
 from core.search import open_searcher  # noqa: E402
-from core.text import compact, normalize  # noqa: E402
+from core.text import normalize  # noqa: E402
 
 
 def stored_or_embedded(bundle: Path):
@@ -78,8 +79,7 @@ def main(argv: list[str] | None = None) -> int:
     dev = {}
     if args.dev:
         paths = {"dev": args.dev_queries, "longtail": args.longtail_queries}
-        curated = {compact(term) for _, term in read_synonyms(CURATED_SYNONYMS)}
-        dev_sets = read_dev_sets(paths, curated=curated, imported=set())
+        dev_sets = read_dev_sets(paths, curated=curated_keys(), imported=set())
         for bundle in args.bundles:
             with tempfile.TemporaryDirectory() as scratch:
                 searcher = open_searcher(

@@ -17,10 +17,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from assets import CURATED_SYNONYMS  # noqa: E402
-from core.bench import DEV_QUERIES, LONGTAIL_QUERIES, dev_sets_accuracy, read_dev_sets  # noqa: E402
-from core.dictionary import read_synonyms  # noqa: E402
-from core.text import compact  # noqa: E402
+from core.bench import DEV_QUERIES, LONGTAIL_QUERIES, curated_keys, dev_sets_accuracy, read_dev_sets  # noqa: E402
 from trainer.config import resolve_config  # noqa: E402
 from trainer.release import export_release_bundle  # noqa: E402
 from trainer.train import base_checkpoint  # noqa: E402
@@ -45,7 +42,7 @@ def main(argv: list[str] | None = None) -> int:
     results = json.loads(args.out.read_text()) if args.out.is_file() else {}
     dev_sets = read_dev_sets(
         {"dev": DEV_QUERIES, "longtail": LONGTAIL_QUERIES},
-        curated={compact(term) for _, term in read_synonyms(CURATED_SYNONYMS)},
+        curated=curated_keys(),
         imported=set(),
     )
     for alpha in args.alpha:

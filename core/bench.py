@@ -298,6 +298,13 @@ def confidence_check(
     return result
 
 
+def curated_keys() -> set[str]:
+    """The compact forms of the curated list's names: a dev query among them is `listed`."""
+    from assets import CURATED_SYNONYMS
+
+    return {compact(term) for _, term in read_synonyms(CURATED_SYNONYMS)}
+
+
 def read_dev_sets(
     paths: dict[str, Path], *, curated: set[str], imported: set[str]
 ) -> dict[str, list[DevQuery]]:
@@ -327,13 +334,13 @@ def run_benchmark(
     """The benchmark of `model` (and each baseline) on the KCD-8, or on `kcd`, a table in its
     format (a subset makes a quick smoke run: the curated list and the bank join the KCD-8
     only); writes `out_dir/NAME.json` and returns it."""
-    from assets import BANK, CURATED_SYNONYMS, DEFAULT_MODEL, KCD8
+    from assets import BANK, DEFAULT_MODEL, KCD8
 
     model = Path(model or DEFAULT_MODEL)
     kcd = Path(kcd or KCD8)
     dictionary = load_dictionary(kcd, "kcd")
     names = Names.from_dictionary(dictionary)
-    listed = {compact(term) for _, term in read_synonyms(CURATED_SYNONYMS)}
+    listed = curated_keys()
     bank = read_bank(BANK)
     imported = {compact(term) for _, term, _ in bank}
     dev_sets = read_dev_sets(dev_paths, curated=listed, imported=imported)
