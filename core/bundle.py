@@ -146,6 +146,7 @@ class Embedder:
         self.tokenizer.no_padding()
         self.tokenizer.enable_truncation(self.manifest.max_length)
         self.pad_id = self.tokenizer.token_to_id("<pad>") or self.tokenizer.token_to_id("[PAD]") or 0
+        self._pieces: dict[str, int] = {}
 
     def _session(self, threads: int):
         ort = _onnxruntime()
@@ -169,7 +170,9 @@ class Embedder:
 
     def tokenize(self, texts: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
         """Model inputs (input_ids, attention_mask) for texts: normalised, prefixed, padded."""
-        encodings = self.tokenizer.encode_batch([self.manifest.prefix + normalize(t) for t in texts])
+        normalized = [normalize(t) for t in texts]
+        encodings = self.tokenizer.encode_batch([self.manifest.prefix + t for t in normalized])
+        self._pieces = {t: len(e.ids) - self.overhead_tokens for t, e in zip(normalized, encodings)}
         width = max(len(e.ids) for e in encodings)
         ids = np.full((len(texts), width), self.pad_id, dtype=np.int64)
         mask = np.zeros((len(texts), width), dtype=np.int64)
@@ -177,6 +180,15 @@ class Embedder:
             ids[row, : len(encoding.ids)] = encoding.ids
             mask[row, : len(encoding.ids)] = 1
         return ids, mask
+
+    def pieces(self, text: str) -> int:
+        """How many word pieces a text is, without the prefix and markers (those of the last
+        texts embedded are remembered: a query's are then not tokenised a second time)."""
+        key = normalize(text)
+        count = self._pieces.get(key)
+        if count is None:
+            count = len(self.tokenizer.encode(self.manifest.prefix + key).ids) - self.overhead_tokens
+        return max(0, count)
 
     def _run(self, texts: Sequence[str]) -> np.ndarray:
         ids, mask = self.tokenize(texts)

