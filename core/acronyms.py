@@ -1,9 +1,9 @@
-"""Acronym queries: "NMS" finds "neuroleptic malignant syndrome" by the initials of its words.
+"""Acronym queries: "AHUS" finds "atypical hemolytic uremic syndrome" by the initials of its words.
 
 Clinicians type abbreviations that no list names; an acronym made of a name's word initials
-(stop words left out: "transposition of great arteries" is TGA, "type 2 diabetes mellitus"
+(stop words left out: "fracture of the neck of the femur" is FNF, "type 2 diabetes mellitus"
 T2DM) is matched against every English name. Only a query that looks like one counts: a
-single token of 3 to 6 letters or digits with at least two capitals as typed ("TLS", "vWD").
+single token of 3 to 6 letters or digits with at least two capitals as typed ("ARDS", "aHUS").
 """
 
 from __future__ import annotations

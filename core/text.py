@@ -89,7 +89,7 @@ _FINAL_PAIRS = {
 
 def from_dubeolsik(text: str) -> str | None:
     """What a word typed with the keyboard left in English mode was meant to say
-    (`cjstlr` → 천식); None if the letters do not spell Hangul syllables."""
+    (`rkarl` → 감기); None if the letters do not spell Hangul syllables."""
     jamo = [_KEYS.get(c) or _KEYS.get(c.lower()) for c in text if not c.isspace()]
     if not jamo or None in jamo:
         return None

@@ -1,6 +1,6 @@
 """Word-for-word Korean ↔ English renderings of code-mixed queries.
 
-EMR notes mix the two languages inside one term ("radiation 폐렴", "신생아 sepsis"). The
+EMR notes mix the two languages inside one term ("viral 폐렴", "신생아 jaundice"). The
 encoder has seen few such strings; the same term written wholly in one language is what the
 dictionary holds. A code-mixed query is therefore also searched as its English rendering
 (each Korean word translated) and its Korean rendering (each English word translated), from
@@ -50,7 +50,7 @@ class WordTranslations:
 
     def renderings(self, text: str) -> list[str]:
         """A code-mixed normalised text in English and in Korean, as far as its words are
-        known ("radiation 폐렴" → ["radiation pneumonia", "방사선 폐렴"]); [] for a text in
+        known ("viral 폐렴" → ["viral pneumonia", "바이러스 폐렴"]); [] for a text in
         one language."""
         if not is_code_mixed(text):
             return []

@@ -9,12 +9,12 @@ from core.translate import WordTranslations, is_code_mixed
 
 
 def test_renderings_translate_each_word_into_the_other_language():
-    words = WordTranslations([("폐렴", "Pneumonia", 1), ("방사선", "radiation", 1), ("신생아", "newborn", 1)])
-    assert words.renderings("radiation 폐렴") == ["radiation pneumonia", "방사선 폐렴"]
+    words = WordTranslations([("폐렴", "Pneumonia", 1), ("바이러스", "viral", 1), ("신생아", "newborn", 1)])
+    assert words.renderings("viral 폐렴") == ["viral pneumonia", "바이러스 폐렴"]
     # unknown words stay as typed; a rendering equal to the query is not repeated
-    assert words.renderings("신생아 sepsis") == ["newborn sepsis"]
-    assert words.renderings("방사선 폐렴") == [] and words.renderings("radiation pneumonia") == []
-    assert is_code_mixed("rt. 주상골 fx") and not is_code_mixed("주상골 골절 2")
+    assert words.renderings("신생아 jaundice") == ["newborn jaundice"]
+    assert words.renderings("바이러스 폐렴") == [] and words.renderings("viral pneumonia") == []
+    assert is_code_mixed("lt. 요골 fx") and not is_code_mixed("주상골 골절 2")
 
 
 def test_the_most_frequent_translation_wins_and_long_names_are_no_words():
@@ -61,16 +61,16 @@ def test_a_code_mixed_query_is_searched_in_each_language(tmp_path, tiny_bundle, 
     rows = [
         ("P1", "폐렴", "ko"),
         ("P1", "pneumonia", "en"),
-        ("P2", "방사선 폐렴", "ko"),
-        ("P2", "radiation pneumonia", "en"),
-        ("R1", "방사선", "ko"),
-        ("R1", "radiation", "en"),
-        ("X1", "radiation 폐렴 검사", "ko"),
+        ("P2", "바이러스 폐렴", "ko"),
+        ("P2", "viral pneumonia", "en"),
+        ("R1", "바이러스", "ko"),
+        ("R1", "viral", "en"),
+        ("X1", "viral 폐렴 검사", "ko"),
     ]
     table.write_text(
         "code\tterm\tlang\n" + "".join(f"{c}\t{t}\t{lang}\n" for c, t, lang in rows), encoding="utf-8"
     )
     searcher = open_searcher(table, model=tiny_bundle, cache=cache, user_synonyms=tmp_path / "none.tsv")
-    assert searcher.variants("radiation 폐렴")[-2:] == ["radiation pneumonia", "방사선 폐렴"]
-    best = searcher.search("radiation 폐렴", 2)[0]
+    assert searcher.variants("viral 폐렴")[-2:] == ["viral pneumonia", "바이러스 폐렴"]
+    best = searcher.search("viral 폐렴", 2)[0]
     assert best.code == "P2" and best.lexical == pytest.approx(1.0, abs=1e-4)
