@@ -33,7 +33,7 @@ def test_no_long_tail_query_is_written_by_hand():
     }
     found = []
     for query in sorted(queries):
-        # a whole token: "tls" inside "outlets" is no use of the query
+        # a whole token: a short query inside a longer word is no use of it
         pattern = re.compile(rf"(?<![a-z0-9가-힣]){re.escape(query)}(?![a-z0-9가-힣])")
         found += [f"{query!r} in {f}" for f, text in texts.items() if pattern.search(text)]
     assert not found, found
