@@ -34,7 +34,7 @@ def small_kcd(tmp_path_factory) -> Path:
 
 # Mutation runs start every mutant in a new process, which would build the tiny checkpoint and
 # bundle again (~20 s of each mutant's run). With SAPBERT_TEST_FIXTURE_CACHE set to a folder
-# (README, "Mutation testing"), they are built once there and copied from it, keyed by the
+# (docs/mutation-testing.md), they are built once there and copied from it, keyed by the
 # sources and versions that build them; a mutant of a module that takes part in building them
 # builds its own.
 _BUILDERS = (

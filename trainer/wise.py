@@ -17,7 +17,7 @@ from core.fsutil import atomic_dir
 
 WEIGHTS = "model.safetensors"
 
-# the release's α: picked on the long-tail dev set (README, "The release recipe")
+# the release's α: picked on the long-tail dev set (README, "The default model")
 RELEASE_ALPHA = 0.75
 
 
