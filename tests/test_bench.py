@@ -365,3 +365,25 @@ def test_peak_rss_is_the_process_image_s_high_water_mark_and_ru_maxrss_without_p
     before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     fallback = peak_rss_mb(tmp_path / "absent")
     assert before <= fallback <= resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def test_acronym_check_hides_each_abbreviation_and_compares_the_rule(tmp_path, tiny_bundle, cache):
+    from core.search import open_searcher
+
+    table = tmp_path / "terms.tsv"
+    rows = [
+        ("D59", "Atypical hemolytic uremic syndrome"),
+        ("D59", "AHUS"),
+        ("J80", "Acute respiratory distress syndrome"),
+        ("J80", "ARDS"),
+        ("X1", "Zebra stripes"),
+        ("X2", "Hemolysis"),
+    ]
+    table.write_text("code\tterm\n" + "".join(f"{c}\t{t}\n" for c, t in rows), encoding="utf-8")
+    searcher = open_searcher(table, model=tiny_bundle, cache=cache, user_synonyms=tmp_path / "none.tsv")
+    result = _bench_tool("acronym_check").check(searcher, [("D59", "AHUS"), ("J80", "ARDS")])
+    # the abbreviations' own names are hidden: found through the initials of the other name
+    assert result["queries"] == 2 and result["with_rule"]["acc1"] == 100.0
+    assert all(h.matched not in ("AHUS", "ARDS") for h in searcher.search("AHUS", 6))
+    assert not searcher.acronyms.match("AHUS") and searcher.expansions == {}  # the rule is off after
+    assert result["without_rule"]["n"] == 2
