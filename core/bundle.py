@@ -71,7 +71,11 @@ class BundleManifest:
             raise BundleError(f"invalid max_length {self.max_length} or dim {self.dim}")
 
     def fingerprint(self) -> str:
-        return self.files.get("model.onnx", "") + self.files.get("tokenizer.json", "")
+        """What a text's vector depends on: the graph, the tokenizer, the prefix and the length
+        limit (the index caches are keyed by it; a mapping project records its first 16
+        characters, the graph's)."""
+        files = self.files.get("model.onnx", "") + self.files.get("tokenizer.json", "")
+        return f"{files}:{self.max_length}:{self.prefix}"
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), indent=2, ensure_ascii=False) + "\n"

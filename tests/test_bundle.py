@@ -254,8 +254,9 @@ def test_shipped_prebuilt_vectors_cover_every_name_the_shipped_search_indexes():
     assert len(texts) > 100_000 and not missing, f"{len(missing)} names without vectors, e.g. {missing[:3]}"
 
 
-def test_a_bundle_s_fingerprint_changes_with_its_model_or_its_tokenizer(tiny_bundle):
-    """The index cache is keyed by it: another tokenizer gives other vectors."""
+def test_a_bundle_s_fingerprint_changes_with_whatever_changes_its_vectors(tiny_bundle):
+    """The index cache is keyed by it: another tokenizer, prefix or length limit gives other
+    vectors from the same graph."""
     import dataclasses
 
     from core.bundle import read_manifest
@@ -265,7 +266,11 @@ def test_a_bundle_s_fingerprint_changes_with_its_model_or_its_tokenizer(tiny_bun
         dataclasses.replace(manifest, files={**manifest.files, name: "0" * 64}).fingerprint()
         for name in ("model.onnx", "tokenizer.json")
     }
-    assert len(prints | {manifest.fingerprint()}) == 3
+    prints.add(dataclasses.replace(manifest, prefix=manifest.prefix + "passage: ").fingerprint())
+    prints.add(dataclasses.replace(manifest, max_length=manifest.max_length + 1).fingerprint())
+    assert len(prints | {manifest.fingerprint()}) == 5
+    # a mapping project records the model by the fingerprint's first 16 characters: the graph's
+    assert manifest.fingerprint()[:16] == manifest.files["model.onnx"][:16]
 
 
 def test_export_writes_tokenizer_json_for_a_checkpoint_that_has_only_a_vocabulary(tiny_checkpoint, tmp_path):
