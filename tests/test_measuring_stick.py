@@ -10,7 +10,7 @@ import subprocess
 
 import pytest
 
-from core.bench import LONGTAIL_QUERIES, ROOT
+from core.bench import LONGTAIL_QUERIES, ROOT, read_dev_queries
 
 BUILT_OR_MEASURED = ("assets/kcd8.tsv", "assets/bank", "assets/model/", "bench/results/")
 TEXT = (".py", ".md", ".tsv", ".txt", ".toml", ".json", ".sh", ".cfg", ".yml", ".ini")
@@ -26,8 +26,7 @@ def hand_written_files() -> list[str]:
 def test_no_long_tail_query_is_written_by_hand():
     if not LONGTAIL_QUERIES.is_file() or not (ROOT / ".git").exists():
         pytest.skip("needs ../shared/data and a git checkout")
-    lines = LONGTAIL_QUERIES.read_text(encoding="utf-8").splitlines()[1:]
-    queries = {line.split("\t")[0].casefold() for line in lines if line.strip()}
+    queries = {q.query.casefold() for q in read_dev_queries(LONGTAIL_QUERIES)}
     texts = {
         f: (ROOT / f).read_text(encoding="utf-8", errors="replace").casefold() for f in hand_written_files()
     }
