@@ -42,6 +42,38 @@ def test_icd10cm_names_attach_only_where_the_classifications_agree():
     assert attach_code("K75.9", agreeing) is None
 
 
+def test_icd10cm_names_read_descriptions_inclusion_terms_and_includes_notes(tmp_path):
+    """An "includes" note names the category another way (B67 "hydatidosis"); one that
+    points at codes or runs on describes the category's scope and is no name."""
+    from trainer.bank import icd10cm_names
+
+    xml = tmp_path / "tabular.xml"
+    xml.write_text(
+        "<ICD10CM.tabular><chapter><section>"
+        "<diag><name>B67</name><desc>Echinococcosis</desc>"
+        "<includes><note>hydatidosis</note><note>echinococcus infestation</note></includes>"
+        "<diag><name>B67.0</name><desc>Echinococcus granulosus infection of liver</desc>"
+        "<inclusionTerm><note>Hydatid cyst of liver, initial encounter</note></inclusionTerm></diag>"
+        "</diag>"
+        "<diag><name>I70.23</name><desc>Atherosclerosis of native arteries of right leg with ulceration</desc>"
+        "<includes><note>any condition classifiable to I70.211 and I70.221</note></includes></diag>"
+        "<diag><name>Y35</name><desc>Legal intervention</desc>"
+        "<includes><note>any injury sustained as a result of an encounter with any law enforcement"
+        " official, serving in any capacity at the time</note></includes></diag>"
+        "</section></chapter></ICD10CM.tabular>",
+        encoding="utf-8",
+    )
+    assert list(icd10cm_names(xml)) == [
+        ("B67", "Echinococcosis"),
+        ("B67", "hydatidosis"),
+        ("B67", "echinococcus infestation"),
+        ("B67.0", "Echinococcus granulosus infection of liver"),
+        ("B67.0", "Hydatid cyst of liver"),
+        ("I70.23", "Atherosclerosis of native arteries of right leg with ulceration"),
+        ("Y35", "Legal intervention"),
+    ]
+
+
 def test_essential_form_drops_nonessential_modifiers():
     from trainer.bank import essential
 

