@@ -2,7 +2,7 @@
 (the same 240 queries), without the rest of the benchmark: for A/B runs of two checkouts
 on one machine, alternated, since a VM's speed drifts between days.
 
-    python bench/latency.py [--repeat 2]
+    python bench/latency.py [--repeat 2] [--dev-queries TSV] [--longtail-queries TSV]
 """
 
 from __future__ import annotations
@@ -24,8 +24,14 @@ from core.search import open_searcher  # noqa: E402
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--repeat", type=int, default=2)
+    parser.add_argument("--dev-queries", type=Path, default=DEV_QUERIES)
+    parser.add_argument("--longtail-queries", type=Path, default=LONGTAIL_QUERIES)
     args = parser.parse_args()
-    dev = read_dev_sets({"dev": DEV_QUERIES, "longtail": LONGTAIL_QUERIES}, curated=set(), imported=set())
+    paths = {"dev": args.dev_queries, "longtail": args.longtail_queries}
+    for path in paths.values():
+        if not path.is_file():
+            parser.error(f"no dev queries at {path} (give --dev-queries / --longtail-queries)")
+    dev = read_dev_sets(paths, curated=set(), imported=set())
     queries = latency_queries(Names.from_dictionary(load_dictionary(KCD8)), dev["dev"] + dev["longtail"])
     searcher = open_searcher()
     for _ in range(args.repeat):
