@@ -387,3 +387,16 @@ def test_acronym_check_hides_each_abbreviation_and_compares_the_rule(tmp_path, t
     assert all(h.matched not in ("AHUS", "ARDS") for h in searcher.search("AHUS", 6))
     assert not searcher.acronyms.match("AHUS") and searcher.expansions == {}  # the rule is off after
     assert result["without_rule"]["n"] == 2
+
+
+def test_latency_tool_names_a_missing_dev_set(tmp_path, monkeypatch, capsys):
+    """Run from a checkout without ../shared beside it, it says which file is missing (it
+    raised a bare KeyError) and that the paths can be given."""
+    import sys
+
+    missing = tmp_path / "dev_queries.tsv"
+    monkeypatch.setattr(sys, "argv", ["latency.py", "--dev-queries", str(missing)])
+    with pytest.raises(SystemExit) as stopped:
+        _bench_tool("latency").main()
+    assert stopped.value.code == 2
+    assert f"no dev queries at {missing}" in capsys.readouterr().err
