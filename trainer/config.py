@@ -189,7 +189,8 @@ PRESETS: dict[str, dict[str, Any]] = {
     # the release model: the offline base trained on the KCD-8 training split, the curated
     # list, the open synonym bank (at most 3 pairs per code, so the KCD-8 names keep a large
     # share), Korean–English translations and noisy names; all 12 layers train, the embeddings
-    # stay fixed; two epochs, each on its own draw of pairs (a 2-core CPU run in about 1 h 55 min).
+    # stay fixed; two epochs, each on its own draw of pairs (the whole release command: 1 h 35 min
+    # in one piece on the 2-core VM, session 28).
     # The release then interpolates the trained weights with the base's (WiSE-FT; alpha picked
     # on the long-tail dev set).
     "release": {
