@@ -231,15 +231,20 @@ def memory_and_startup(model: Path, cache: Path, kcd: Path | None = None) -> dic
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
-def machine() -> dict:
-    cpu = "unknown"
+def cpu_name() -> str:
+    """The CPU's model name (Linux), or the platform's word for it: this project's VMs change
+    CPU between sessions, and every timing depends on it."""
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():
             if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
+                return line.split(":", 1)[1].strip()
     except OSError:
         pass
+    return platform.processor() or "unknown"
+
+
+def machine() -> dict:
+    cpu = cpu_name()
     import onnxruntime
 
     try:

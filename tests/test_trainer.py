@@ -261,6 +261,7 @@ def test_half_sibling_batches_take_half_of_each_batch_from_one_category(tiny_run
 
 
 def test_tiny_run_lowers_held_out_loss_and_writes_checkpoints(tiny_run):
+    from core.bench import cpu_name
     from trainer.train import train
 
     config = tiny_run("run")
@@ -268,6 +269,7 @@ def test_tiny_run_lowers_held_out_loss_and_writes_checkpoints(tiny_run):
     summary = json.loads((result.output / "run_summary.json").read_text())
     history = summary["history"]
     assert summary["steps"] == 30 and history[-1]["eval_loss"] < history[0]["eval_loss"]
+    assert summary["cpu"] == cpu_name() and summary["precision"] == "fp32"  # step times depend on both
     for name in ("last", "best"):
         saved = result.output / name
         assert (saved / "sapbert.json").is_file()
@@ -564,3 +566,12 @@ def test_a_kostom_file_trains_on_its_cuis_and_its_own_codes_where_a_row_has_none
         )
         dictionary, is_kcd = load_training_dictionary(config)
         assert set(dictionary.concepts) == codes and not is_kcd
+
+
+def test_training_speed_results_name_the_cpu():
+    """`trainer speed` figures depend on the CPU, which this project's VMs change between sessions."""
+    from core.bench import cpu_name
+    from trainer.speed import machine
+
+    recorded = machine()
+    assert recorded["cpu"] == cpu_name() != "" and recorded["cores"] >= 1

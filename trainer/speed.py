@@ -11,11 +11,14 @@ reports; pairs/s counts every rank's pairs).
 from __future__ import annotations
 
 import json
+import os
 import platform
 import time
 from pathlib import Path
 
 import torch
+
+from core.bench import cpu_name
 
 from .config import TrainConfig
 from .loss import MultiSimilarityLoss
@@ -88,6 +91,8 @@ def measure(config: TrainConfig, *, steps: int, warmup: int = 3) -> dict:
 def machine() -> dict:
     gpus = [torch.cuda.get_device_name(i) for i in range(torch.cuda.device_count())]
     return {
+        "cpu": cpu_name(),
+        "cores": os.cpu_count(),
         "platform": platform.platform(),
         "python": platform.python_version(),
         "torch": torch.__version__,

@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from core.bench import cpu_name
 from core.dictionary import (
     Dictionary,
     add_bank,
@@ -673,6 +674,8 @@ def train(
             "seconds": elapsed,
             "pairs_per_s": pairs_seen / max(elapsed, 1e-9),
             "device": str(device),
+            "cpu": cpu_name(),
+            "precision": str(run.autocast_dtype or "fp32").removeprefix("torch."),
             "world_size": dist.world,
             "history": history,
         }
