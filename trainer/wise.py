@@ -18,7 +18,7 @@ from core.fsutil import atomic_dir
 WEIGHTS = "model.safetensors"
 
 # the release's α: picked on the long-tail dev set (README, "The default model")
-RELEASE_ALPHA = 0.75
+RELEASE_ALPHA = 0.9
 
 
 def interpolate_weights(base: dict, tuned: dict, alpha: float) -> dict:
