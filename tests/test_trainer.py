@@ -579,7 +579,7 @@ def test_training_speed_results_name_the_cpu():
 
 @pytest.mark.parametrize("amx", [True, False])
 def test_auto_precision_on_a_cpu_is_bf16_only_with_bf16_matrix_units(monkeypatch, amx):
-    """bf16 autocast is 1.7 times as fast as fp32 where a CPU has AMX, and emulated (slow) elsewhere."""
+    """bf16 autocast was 1.7 times as fast as fp32 on a CPU with AMX; without AMX fp32 stays."""
     import torch
 
     from trainer.config import TrainConfig

@@ -274,7 +274,8 @@ def build_model(config: TrainConfig, base: Path | str):
 
 def bf16_matrix_units() -> bool:
     """Whether this CPU multiplies bf16 matrices in hardware (Intel AMX): there bf16 autocast
-    trained the release 1.7 times as fast as fp32 (session 29); elsewhere it is emulated."""
+    trained the release 1.7 times as fast as fp32 (session 29). Elsewhere it was not measured and
+    may be emulated, so fp32 stays."""
     check = getattr(torch.cpu, "_is_amx_tile_supported", None)
     return bool(check and check())
 
