@@ -260,6 +260,51 @@ def test_half_sibling_batches_take_half_of_each_batch_from_one_category(tiny_run
     assert prepare(config, resume=False).batches.siblings == 0.5
 
 
+def test_length_chunks_give_the_same_loss_and_gradients_with_less_padding(tiny_run):
+    from trainer.distributed import Distributed
+    from trainer.loss import MultiSimilarityLoss
+    from trainer.train import prepare, step_loss
+
+    run = prepare(tiny_run("chunks", dropout="0", max_steps="1"), resume=False)
+    criterion = MultiSimilarityLoss(run.config.loss_config())
+    widths = []
+
+    def forward(ids, mask):
+        widths.append(ids.shape[1])
+        return run.model(ids, mask)
+
+    batch = run.batches.batch(0)
+    lengths = batch[1].sum(dim=1)
+    assert lengths.min() < lengths.max() == batch[0].shape[1]  # names of several lengths
+    results = []
+    for chunks in (1, 3):
+        widths.clear()
+        run.model.zero_grad()
+        loss = step_loss(forward, batch, criterion, Distributed(), torch.device("cpu"), None, chunks=chunks)
+        loss.backward()
+        grads = [p.grad.clone() for p in run.model.parameters() if p.grad is not None]
+        results.append((loss.item(), grads, list(widths)))
+    (loss1, grads1, widths1), (loss3, grads3, widths3) = results
+    assert widths1 == [batch[0].shape[1]] and len(widths3) == 3 and widths3[0] < widths3[-1]
+    assert loss3 == pytest.approx(loss1, abs=1e-5)
+    assert all(torch.allclose(a, b, atol=1e-5) for a, b in zip(grads1, grads3))
+    with pytest.raises(ValueError, match="length_chunks 4 undoes pad_to_max_length"):
+        tiny_run("bad", length_chunks="4", pad_to_max_length="true")
+
+
+def test_length_chunks_auto_on_a_cpu_and_refuse_torchrun(tiny_run, monkeypatch):
+    from trainer.distributed import Distributed
+    from trainer.train import CPU_LENGTH_CHUNKS, prepare
+
+    assert prepare(tiny_run("auto", max_steps="1"), resume=False).chunks == CPU_LENGTH_CHUNKS > 1
+    fixed = tiny_run("fixed", max_steps="1", pad_to_max_length="true")
+    assert prepare(fixed, resume=False).chunks == 1
+    assert prepare(tiny_run("two", max_steps="1", length_chunks="2"), resume=False).chunks == 2
+    monkeypatch.setattr(Distributed, "start", classmethod(lambda cls, device_type: cls(world=2)))
+    with pytest.raises(ValueError, match="length_chunks 8: one process only"):
+        prepare(tiny_run("ddp", length_chunks="8"), resume=False)
+
+
 def test_tiny_run_lowers_held_out_loss_and_writes_checkpoints(tiny_run):
     from core.bench import cpu_name
     from trainer.train import train
@@ -269,7 +314,8 @@ def test_tiny_run_lowers_held_out_loss_and_writes_checkpoints(tiny_run):
     summary = json.loads((result.output / "run_summary.json").read_text())
     history = summary["history"]
     assert summary["steps"] == 30 and history[-1]["eval_loss"] < history[0]["eval_loss"]
-    assert summary["cpu"] == cpu_name() and summary["precision"] == "fp32"  # step times depend on both
+    assert summary["cpu"] == cpu_name() and summary["precision"] == "fp32"  # step times depend on these
+    assert summary["length_chunks"] == 8
     for name in ("last", "best"):
         saved = result.output / name
         assert (saved / "sapbert.json").is_file()

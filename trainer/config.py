@@ -41,7 +41,10 @@ class TrainConfig:
     batch so, the other half random pairs).
     `save_every` writes `last` every N steps (0: only at evaluations and interrupts), so a
     killed run loses little. Throughput: `attention` (sdpa / eager), `pad_to_max_length` (the
-    reference's fixed padding instead of dynamic), `fused_adamw` (None: on CUDA), `compile`. `layers`
+    reference's fixed padding instead of dynamic), `fused_adamw` (None: on CUDA), `compile`,
+    `length_chunks` (each batch embedded in N runs of texts of about one length, each padded to its
+    own longest: the same vectors at about half the tokens; one process only; 0: 8 on a CPU, else
+    1). `layers`
     keeps only the first N transformer layers of the base (0 = all): a lighter encoder. Loss fields left
     as None take the values of the `loss` recipe.
     """
@@ -85,6 +88,7 @@ class TrainConfig:
     save_every: int = 50
     attention: str | None = None
     pad_to_max_length: bool = False
+    length_chunks: int = 0
     fused_adamw: bool | None = None
     compile: bool = False
     eval_candidates: str = "all"
@@ -119,6 +123,10 @@ class TrainConfig:
             )
         if self.layers < 0:
             raise ValueError(f"layers must be >= 0 (0 = all), got {self.layers}")
+        if self.length_chunks > 1 and self.pad_to_max_length:
+            raise ValueError(f"length_chunks {self.length_chunks} undoes pad_to_max_length: set one of them")
+        if self.length_chunks < 0:
+            raise ValueError(f"length_chunks must be >= 0 (0 = auto), got {self.length_chunks}")
         for name in ("batch_size", "max_length", "max_pairs"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")

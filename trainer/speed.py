@@ -47,7 +47,7 @@ def measure(config: TrainConfig, *, steps: int, warmup: int = 3) -> dict:
 
     def one(step: int) -> int:
         batch = run.batches.batch(step)
-        loss = step_loss(forward, batch, criterion, dist, device, run.autocast_dtype)
+        loss = step_loss(forward, batch, criterion, dist, device, run.autocast_dtype, chunks=run.chunks)
         optimizer_step(
             loss,
             scaler=scaler,
@@ -77,6 +77,7 @@ def measure(config: TrainConfig, *, steps: int, warmup: int = 3) -> dict:
         "batch_size": config.batch_size,
         "max_length": config.max_length,
         "precision": str(run.autocast_dtype or "fp32"),
+        "length_chunks": run.chunks,
         "steps": steps,
         "pairs_per_s": pairs / seconds,
         "seconds_per_step": per_step,
