@@ -236,7 +236,8 @@ PRESETS: dict[str, dict[str, Any]] = {
         "compile": False,
         "eval_every": 0,
     },
-    # the same with the fast settings: bf16 autocast on GPUs, dynamic padding (length chunks on a CPU), SDPA, fused AdamW
+    # the same with the fast settings: bf16 autocast on GPUs, dynamic padding (length chunks on a
+    # CPU), SDPA, fused AdamW
     "fast": {
         "model": "offline",
         "epochs": 1,

@@ -430,7 +430,7 @@ class Run:
     device: torch.device
     autocast_dtype: torch.dtype | None
     dist: Distributed
-    chunks: int = 1  # each batch is embedded in this many runs of about one length (`embed_by_length`)
+    chunks: int  # each batch is embedded in this many runs of about one length (`embed_by_length`)
 
 
 def prepare(config: TrainConfig, *, resume: bool) -> Run:
