@@ -44,9 +44,8 @@ class TrainConfig:
     reference's fixed padding instead of dynamic), `fused_adamw` (None: on CUDA), `compile`,
     `length_chunks` (each batch embedded in N runs of texts of about one length, each padded to its
     own longest: the same vectors at about half the tokens; one process only; 0: 8 on a CPU, else
-    1). `layers`
-    keeps only the first N transformer layers of the base (0 = all): a lighter encoder. Loss fields left
-    as None take the values of the `loss` recipe.
+    1). `layers` keeps only the first N transformer layers of the base (0 = all): a lighter
+    encoder. Loss fields left as None take the values of the `loss` recipe.
     """
 
     model: str = "klue/bert-base"

@@ -535,10 +535,10 @@ def embed_by_length(forward, ids: torch.Tensor, mask: torch.Tensor, chunks: int)
     lengths = mask.sum(dim=1)
     order = torch.argsort(lengths, stable=True)
     vectors = []
-    for run in order.tensor_split(chunks):
-        if len(run):
-            width = int(lengths[run].max())
-            vectors.append(forward(ids[run, :width], mask[run, :width]))
+    for part in order.tensor_split(chunks):
+        if len(part):
+            width = int(lengths[part].max())
+            vectors.append(forward(ids[part, :width], mask[part, :width]))
     return torch.cat(vectors)[torch.argsort(order)]
 
 
