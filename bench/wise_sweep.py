@@ -18,6 +18,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from core.bench import DEV_QUERIES, LONGTAIL_QUERIES, curated_keys, dev_sets_accuracy, read_dev_sets  # noqa: E402
+from core.progress import ProgressBar  # noqa: E402
 from trainer.config import resolve_config  # noqa: E402
 from trainer.release import export_release_bundle  # noqa: E402
 from trainer.train import base_checkpoint  # noqa: E402
@@ -52,7 +53,11 @@ def main(argv: list[str] | None = None) -> int:
         )
         bundle = args.run_dir / f"bundle-{alpha:g}"
         manifest, searcher = export_release_bundle(
-            checkpoint, bundle, max_length=config.max_length, scratch=args.run_dir
+            checkpoint,
+            bundle,
+            max_length=config.max_length,
+            scratch=args.run_dir,
+            progress=ProgressBar(f"alpha {alpha:g}: embedding every name"),
         )
         scores = dev_sets_accuracy(dev_sets, searcher)
         results[f"{alpha:g}"] = {

@@ -51,6 +51,29 @@ def test_trainer_eval_and_release_resume_without_a_run(tiny_checkpoint, small_kc
     assert "nothing to resume" in capsys.readouterr().err
 
 
+def test_release_bundle_stores_a_vector_for_every_searched_name_and_reports_progress(
+    tiny_checkpoint, cache, tmp_path
+):
+    pytest.importorskip("torch")
+    from core.index import load_prebuilt
+    from trainer.release import export_release_bundle
+
+    told = []
+    out = tmp_path / "bundle"
+    manifest, searcher = export_release_bundle(
+        tiny_checkpoint,
+        out,
+        max_length=24,
+        scratch=tmp_path,
+        progress=lambda done, total: told.append((done, total)) or True,
+    )
+    texts = searcher.table.texts
+    assert manifest.parity["n"] == 500 and len(texts) > 100_000  # KCD-8, curated list and bank
+    assert told and told[-1] == (len(texts), len(texts))  # the release's longest silent step
+    vectors, found = load_prebuilt(out, texts)
+    assert found.all() and vectors.shape == (len(texts), searcher.index.vectors().shape[1])
+
+
 def test_export_onnx_and_a_missing_checkpoint(tiny_checkpoint, tmp_path, capsys):
     pytest.importorskip("torch")
     from export.__main__ import export_onnx_main

@@ -71,6 +71,7 @@ def cmd_release(args: argparse.Namespace) -> int:
     the benchmark's held-out codes, and choosing by it would tune on the test split."""
     from assets import ASSETS_DIR, DEFAULT_MODEL, KCD8
     from core.dictionary import load_dictionary
+    from core.progress import ProgressBar
 
     from .bank import abbreviation_expansions, build_bank, write_bank
     from .release import export_release_bundle
@@ -100,13 +101,17 @@ def cmd_release(args: argparse.Namespace) -> int:
         print(f"interpolated with the base (WiSE-FT, alpha {args.alpha:g}): {checkpoint}")
     out = Path(args.bundle or DEFAULT_MODEL)
     manifest, searcher = export_release_bundle(
-        checkpoint, out, max_length=config.max_length, scratch=Path(args.output)
+        checkpoint,
+        out,
+        max_length=config.max_length,
+        scratch=Path(args.output),
+        progress=ProgressBar("embedding every name"),
     )
     print(f"exported {out}: parity min {manifest.parity['min']:.4f} mean {manifest.parity['mean']:.4f}")
     print(f"stored {len(searcher.index)} prebuilt vectors in {out}")
     from core.confidence import calibrate
 
-    report = calibrate(searcher)
+    report = calibrate(searcher, progress=ProgressBar("calibrating"))
     print(
         f"calibrated: {json.dumps({k: v for k, v in report.items() if k.endswith(('_match', '_above_low'))})}"
     )
